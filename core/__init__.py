@@ -1,0 +1,5 @@
+"""Numerical core of deepkernel: infinite-width kernels of deep fully-connected networks.
+
+Pure numerics (numpy, scipy). Nothing here knows about HTTP; see MATH.md for every
+convention used (NTK parameterization, depth = number of affine layers).
+"""
