@@ -1,0 +1,84 @@
+"""The body of one worker process: set thread limits, then serve tasks from a pipe.
+
+This module imports only the standard library at the top, so that the BLAS and numba
+thread-count variables are in the environment before numpy, scipy or numba load in the
+worker (they read them once, at import). :mod:`threadpoolctl` then enforces the same limit
+on whatever BLAS was loaded, in case a library was imported earlier.
+
+Pipe protocol (tuples, pickled by ``multiprocessing.Connection``; both ends are ours):
+  parent -> worker: ``(kind, request)``; ``None`` asks the worker to exit.
+  worker -> parent: ``("progress", fraction)`` any number of times, then exactly one of
+  ``("ok", result)``, ``("error", module, qualname, detail, field)`` for a
+  :class:`core.errors.DeepKernelError`, or ``("bug", text)`` for any other exception.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+)
+PROGRESS_STEP = 0.01  # report progress when it moved by at least this much
+
+
+def resolve(path: str) -> Callable[..., Any]:
+    """``"package.module:function"`` -> the function."""
+    module, _, name = path.partition(":")
+    function = getattr(importlib.import_module(module), name)
+    if not callable(function):
+        raise TypeError(f"{path} is not callable")
+    return function  # type: ignore[no-any-return]
+
+
+def worker_main(conn: Connection, runner_path: str, threads: int) -> None:
+    """Entry point of a worker process; returns (exits) when the pipe closes."""
+    for variable in THREAD_VARIABLES:
+        os.environ[variable] = str(threads)
+    from threadpoolctl import threadpool_limits
+
+    runner = resolve(runner_path)
+    threadpool_limits(limits=threads)
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        kind, request = message
+        conn.send(_run_one(conn, runner, kind, request))
+
+
+def _run_one(
+    conn: Connection, runner: Callable[..., Any], kind: str, request: Any
+) -> tuple[Any, ...]:
+    last = -1.0
+
+    def progress(fraction: float) -> None:
+        nonlocal last
+        fraction = min(1.0, max(0.0, float(fraction)))
+        if fraction - last >= PROGRESS_STEP or (fraction == 1.0 and last < 1.0):
+            last = fraction
+            conn.send(("progress", fraction))
+
+    from core.errors import DeepKernelError
+
+    try:
+        return ("ok", runner(kind, request, progress=progress))
+    except DeepKernelError as exc:
+        cls = type(exc)
+        return ("error", cls.__module__, cls.__qualname__, exc.detail, exc.field)
+    except Exception:
+        return ("bug", traceback.format_exc())
