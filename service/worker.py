@@ -39,7 +39,7 @@ def resolve(path: str) -> Callable[..., Any]:
     function = getattr(importlib.import_module(module), name)
     if not callable(function):
         raise TypeError(f"{path} is not callable")
-    return function  # type: ignore[no-any-return]
+    return function
 
 
 def worker_main(conn: Connection, runner_path: str, threads: int) -> None:
