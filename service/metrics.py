@@ -41,9 +41,14 @@ class Metrics:
         self,
         pool_status: Callable[[], dict[str, Any]],
         cache_counters: Callable[[], dict[str, Any]],
-    ) -> None:
-        """Expose the pool's ``status()`` and the cache's hit counters at each scrape."""
-        self.registry.register(_StateCollector(pool_status, cache_counters))
+    ) -> Callable[[], None]:
+        """Expose the pool's ``status()`` and the cache's hit counters at each scrape.
+
+        Returns the function that stops it (at the end of the app's lifespan).
+        """
+        collector = _StateCollector(pool_status, cache_counters)
+        self.registry.register(collector)
+        return lambda: self.registry.unregister(collector)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

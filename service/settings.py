@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -115,10 +115,10 @@ def env_name(field: str) -> str:
     return "REDIS_URL" if field == "redis_url" else f"{ENV_PREFIX}{field.upper()}"
 
 
-def load_settings() -> Settings:
-    """Read the environment; raise :class:`SettingsError` naming every bad variable."""
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (``overrides`` win); raise :class:`SettingsError` on bad values."""
     try:
-        return Settings()
+        return Settings(**overrides)
     except ValidationError as exc:
         lines = []
         for error in exc.errors():

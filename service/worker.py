@@ -48,7 +48,11 @@ def worker_main(conn: Connection, runner_path: str, threads: int) -> None:
         os.environ[variable] = str(threads)
     from threadpoolctl import threadpool_limits
 
-    runner = resolve(runner_path)
+    try:
+        runner = resolve(runner_path)
+    except Exception:  # stay up and answer every task with the cause, rather than crash-loop
+        load_error = f"the worker could not load {runner_path}:\n{traceback.format_exc()}"
+        runner = None
     threadpool_limits(limits=threads)
     while True:
         try:
@@ -58,7 +62,10 @@ def worker_main(conn: Connection, runner_path: str, threads: int) -> None:
         if message is None:
             return
         kind, request = message
-        conn.send(_run_one(conn, runner, kind, request))
+        if runner is None:
+            conn.send(("bug", load_error))
+        else:
+            conn.send(_run_one(conn, runner, kind, request))
 
 
 def _run_one(

@@ -1,0 +1,124 @@
+"""The application factory.
+
+``create_app()`` builds the FastAPI app; its lifespan creates the shared resources (result
+cache, worker pool, compute service) and yields them as :class:`service.state.AppState`, so
+every request reads them from ``request.state`` through :mod:`service.deps`. Nothing is
+global: each app (and each test) has its own pool, cache and metrics registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware import Middleware
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+
+from api.problems import install_exception_handlers, problem_response
+from service.cache import MemoryCache, RedisCache, ResultCache
+from service.compute import ComputeService
+from service.docs import install_docs
+from service.errors import ServiceError
+from service.health import router as health_router
+from service.metrics import Metrics
+from service.middleware import (
+    AccessMiddleware,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    RequestIdMiddleware,
+)
+from service.pool import DEFAULT_RUNNER, ProcessPool
+from service.settings import Settings, get_settings
+from service.state import AppState
+
+try:  # until the API helper's api/routes.py lands; then this becomes a plain import
+    from api.routes import router as _routes
+
+    api_router: APIRouter | None = _routes
+except ModuleNotFoundError as exc:
+    if exc.name != "api.routes":
+        raise
+    api_router = None
+
+DESCRIPTION = """\
+Infinite-width theory of deep fully-connected networks as a service: NNGP and NTK kernels,
+signal-propagation fixed points and phase diagrams, spectra, and the predictions of
+gradient-flow training.
+
+Errors are RFC 9457 `application/problem+json`. When the service is configured with API keys
+(`DEEPKERNEL_API_KEYS`), every `/v1/*` request needs an `X-API-Key` header; the operations
+endpoints and these docs stay open.
+"""
+
+
+def operation_id(route: APIRoute) -> str:
+    """The route's name (its endpoint function's name): readable generated client methods."""
+    return route.name
+
+
+def create_app(settings: Settings | None = None, *, runner: str = DEFAULT_RUNNER) -> FastAPI:
+    """The deepkernel app. ``runner`` is the worker's task function (tests swap it)."""
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
+        redis = None
+        if settings.redis_url is not None:
+            redis = RedisCache(
+                settings.redis_url,
+                prefix=settings.redis_prefix,
+                ttl_seconds=settings.cache_ttl_seconds,
+            )
+        cache = ResultCache(MemoryCache(settings.cache_max_bytes), redis)
+        pool = ProcessPool(
+            workers=settings.workers,
+            threads_per_worker=settings.threads_per_worker,
+            queue_size=settings.admission_limit,
+            runner=runner,
+        )
+        await pool.start()
+        stop_watching = metrics.watch(pool.status, cache.counters)
+        compute = ComputeService(
+            pool, cache, timeout=settings.request_timeout_seconds, metrics=metrics
+        )
+        try:
+            yield AppState(
+                settings=settings, metrics=metrics, cache=cache, pool=pool, compute=compute
+            )
+        finally:
+            stop_watching()
+            await pool.close()
+            await cache.close()
+
+    app = FastAPI(
+        title="deepkernel",
+        version=version("deepkernel"),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
+        middleware=[  # outermost first; see service.middleware for why this order
+            Middleware(RequestIdMiddleware),
+            Middleware(AccessMiddleware, metrics=metrics),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+            Middleware(ApiKeyMiddleware, keys=settings.api_keys),
+        ],
+    )
+    install_exception_handlers(app)
+    app.add_exception_handler(ServiceError, _on_service_error)
+    app.include_router(health_router)
+    if api_router is not None:
+        app.include_router(api_router)
+    install_docs(app)
+    return app
+
+
+async def _on_service_error(request: Request, exc: Exception) -> JSONResponse:
+    """Like the API's domain-error handler, plus the error's headers (Retry-After)."""
+    assert isinstance(exc, ServiceError)
+    return problem_response(exc.status, exc.title, exc.detail, exc.slug, headers=exc.headers)
