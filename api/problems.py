@@ -113,7 +113,7 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     seen: dict[str, dict[str, str]] = {}
     for error in exc.errors():
         field = field_path(error.get("loc", ()))
-        message = str(error.get("msg", "invalid value"))
+        message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
         if error.get("type") == "missing":
             message = "this field is required"
         elif error.get("type") == "json_invalid":
@@ -128,7 +128,10 @@ async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     errors = None
     if exc.field is not None:
         errors = [{"field": exc.field, "message": exc.detail, "type": exc.slug}]
-    return problem_response(exc.status, exc.title, exc.detail, exc.slug, errors=errors)
+    headers = getattr(exc, "headers", None)  # e.g. Retry-After on service errors
+    return problem_response(
+        exc.status, exc.title, exc.detail, exc.slug, errors=errors, headers=headers
+    )
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,1 @@
+"""One router per v1 endpoint; api/routes.py gathers them."""

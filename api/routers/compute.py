@@ -1,0 +1,66 @@
+"""The shared path of every compute endpoint: negotiate, canonicalise, limit, run, render."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from fastapi import Response
+
+from api.limits import check_depth_limit, check_synchronous_limits
+from api.negotiation import JSON, NPZ, PNG, negotiate, render
+from api.problems import problem_responses
+from service.compute import ComputeService
+from service.settings import Settings
+
+
+class CanonicalRequest(Protocol):
+    def canonical(self) -> dict[str, Any]: ...
+
+
+async def compute_response(
+    kind: str,
+    body: CanonicalRequest,
+    accept: str | None,
+    compute: ComputeService,
+    settings: Settings,
+    *,
+    offered: Sequence[str] = (JSON,),
+    nullable: frozenset[str] = frozenset(),
+) -> Response:
+    """Run ``kind`` on the validated ``body`` and answer in the media type the client wants.
+
+    PNG figures are rendered in the worker: the request gains ``"format": "png"`` (its own
+    cache entry, see service/tasks.py).
+    """
+    media_type = negotiate(accept, offered)
+    request = body.canonical()
+    check_depth_limit(kind, request, settings)
+    check_synchronous_limits(kind, request, settings)
+    if media_type == PNG:
+        request["format"] = "png"
+    outcome = await compute.run(kind, request)
+    return render(outcome.result, media_type, nullable=nullable, headers={"X-Cache": outcome.cache})
+
+
+def documented_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of a compute endpoint: its extra 200 media types and its problems."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    descriptions = {
+        NPZ: "application/x-npz: one array per response field (np.load(io.BytesIO(content)))",
+        PNG: "image/png: a figure of the result",
+    }
+    text = "; ".join(descriptions[media_type] for media_type in media_types)
+    ok = {
+        200: {
+            "description": "The result (JSON by default)" + (f"; {text}" if text else ""),
+            "headers": {
+                "X-Cache": {
+                    "description": "hit: served from the result cache; miss: computed",
+                    "schema": {"type": "string", "enum": ["hit", "miss"]},
+                }
+            },
+            "content": {media_type: binary for media_type in media_types},
+        }
+    }
+    return ok | problem_responses(406, 413, 422, 503, 504)

@@ -1,0 +1,45 @@
+"""POST /v1/kernels."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from api.negotiation import JSON, NPZ
+from api.routers.compute import compute_response, documented_responses
+from api.schemas.kernels import KernelsRequest, KernelsResponse
+from service.deps import ComputeDep, SettingsDep
+
+router = APIRouter(tags=["kernels"])
+
+
+@router.post(
+    "/v1/kernels",
+    response_model=KernelsResponse,
+    responses=documented_responses(
+        NPZ,
+    ),
+    name="compute_kernels",
+)
+async def compute_kernels(
+    body: KernelsRequest,
+    compute: ComputeDep,
+    settings: SettingsDep,
+    accept: Annotated[
+        str | None,
+        Header(
+            description="media type of the response: application/json (default), application/x-npz"
+        ),
+    ] = None,
+) -> Response:
+    """The NNGP Σ^l and NTK Θ^l kernels of a deep network at the requested depths (MATH.md §2)."""
+    return await compute_response(
+        "kernels",
+        body,
+        accept,
+        compute,
+        settings,
+        offered=(JSON, NPZ),
+        nullable=frozenset(),
+    )

@@ -1,0 +1,46 @@
+"""POST /v1/phase-diagram."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from api.negotiation import JSON, NPZ, PNG
+from api.routers.compute import compute_response, documented_responses
+from api.schemas.phase_diagram import PhaseDiagramRequest, PhaseDiagramResponse
+from service.deps import ComputeDep, SettingsDep
+
+router = APIRouter(tags=["phase-diagram"])
+
+
+@router.post(
+    "/v1/phase-diagram",
+    response_model=PhaseDiagramResponse,
+    responses=documented_responses(NPZ, PNG),
+    name="compute_phase_diagram",
+)
+async def compute_phase_diagram(
+    body: PhaseDiagramRequest,
+    compute: ComputeDep,
+    settings: SettingsDep,
+    accept: Annotated[
+        str | None,
+        Header(
+            description="response media type: application/json (default), "
+            "application/x-npz, image/png"
+        ),
+    ] = None,
+) -> Response:
+    """χ₁, χ_c*, q*, ξ_c* and the phase over a (σ_w², σ_b²) grid, and the critical line.
+
+    ``Accept: image/png`` returns the χ₁ heat map with the critical line."""
+    return await compute_response(
+        "phase-diagram",
+        body,
+        accept,
+        compute,
+        settings,
+        offered=(JSON, NPZ, PNG),
+        nullable=frozenset({"chi_1", "chi_c_star", "q_star", "xi_c_star"}),
+    )

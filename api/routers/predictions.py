@@ -1,0 +1,46 @@
+"""POST /v1/predictions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from api.negotiation import JSON, NPZ, PNG
+from api.routers.compute import compute_response, documented_responses
+from api.schemas.predictions import PredictionsRequest, PredictionsResponse
+from service.deps import ComputeDep, SettingsDep
+
+router = APIRouter(tags=["predictions"])
+
+
+@router.post(
+    "/v1/predictions",
+    response_model=PredictionsResponse,
+    responses=documented_responses(NPZ, PNG),
+    name="compute_predictions",
+)
+async def compute_predictions(
+    body: PredictionsRequest,
+    compute: ComputeDep,
+    settings: SettingsDep,
+    accept: Annotated[
+        str | None,
+        Header(
+            description="response media type: application/json (default), "
+            "application/x-npz, image/png"
+        ),
+    ] = None,
+) -> Response:
+    """Mean predictions of the infinitely wide network after training for times t (MATH.md §5–6).
+
+    ``Accept: image/png`` returns the predictions against training time."""
+    return await compute_response(
+        "predictions",
+        body,
+        accept,
+        compute,
+        settings,
+        offered=(JSON, NPZ, PNG),
+        nullable=frozenset(),
+    )

@@ -1,0 +1,11 @@
+"""Every v1 router, gathered into the one ``router`` that ``service.app.create_app`` includes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routers import activations, fixed_points, kernels, phase_diagram, predictions, spectra
+
+router = APIRouter()
+for module in (activations, fixed_points, phase_diagram, kernels, spectra, predictions):
+    router.include_router(module.router)

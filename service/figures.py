@@ -1,0 +1,164 @@
+"""Figures of results, as PNG bytes (matplotlib, Agg canvas, no pyplot global state).
+
+Called inside worker processes by :func:`service.tasks.execute` for ``"format": "png"``
+requests, so plotting never blocks the event loop. Each figure labels its axes with the
+paper's symbols and states the network it shows.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from matplotlib.colors import TwoSlopeNorm
+from matplotlib.figure import Figure
+
+DPI = 150
+MAX_CURVES = 8
+"""At most this many test points get a curve in the predictions figure."""
+
+
+def render_figure(kind: str, request: Mapping[str, Any], result: Mapping[str, Any]) -> bytes:
+    """PNG bytes of the figure for a ``kind`` result computed from ``request``."""
+    try:
+        draw = _FIGURES[kind]
+    except KeyError:
+        raise ValueError(f"no figure for kind {kind!r}") from None
+    figure = Figure(figsize=(6.4, 4.8), dpi=DPI, layout="constrained")
+    draw(figure, request, result)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _activation_label(spec: Mapping[str, Any]) -> str:
+    params = ", ".join(f"{k}={v:g}" for k, v in spec.items() if k != "name")
+    return f"{spec['name']}({params})" if params else str(spec["name"])
+
+
+def _network_label(network: Mapping[str, Any]) -> str:
+    return (
+        f"{_activation_label(network['activation'])}, σ_w²={network['sigma_w2']:g}, "
+        f"σ_b²={network['sigma_b2']:g}, L={network['depth']}"
+    )
+
+
+def _phase_diagram(figure: Figure, request: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+    """log₁₀ χ₁ over (σ_w², σ_b²), diverging at χ₁ = 1, with the order-to-chaos line."""
+    axes = figure.add_subplot()
+    sigma_w2 = np.asarray(result["sigma_w2"], dtype=np.float64)
+    sigma_b2 = np.asarray(result["sigma_b2"], dtype=np.float64)
+    chi_1 = np.asarray(result["chi_1"], dtype=np.float64)
+    log_chi = np.full_like(chi_1, np.nan)
+    positive = np.isfinite(chi_1) & (chi_1 > 0)
+    log_chi[positive] = np.log10(chi_1[positive])
+    span = float(np.max(np.abs(log_chi[positive]))) if positive.any() else 1.0
+    span = span if span > 0 else 1.0
+    if sigma_w2.size > 1 and sigma_b2.size > 1:
+        image = axes.pcolormesh(
+            sigma_w2,
+            sigma_b2,
+            np.ma.masked_invalid(log_chi),
+            shading="nearest",
+            cmap="RdBu_r",
+            norm=TwoSlopeNorm(vcenter=0.0, vmin=-span, vmax=span),
+        )
+    else:
+        image = axes.scatter(
+            np.repeat(sigma_w2[None, :], sigma_b2.size, 0).ravel(),
+            np.repeat(sigma_b2[:, None], sigma_w2.size, 1).ravel(),
+            c=log_chi.ravel(),
+            cmap="RdBu_r",
+            norm=TwoSlopeNorm(vcenter=0.0, vmin=-span, vmax=span),
+        )
+    axes.set_facecolor("0.85")  # grey where χ₁ does not exist
+    colorbar = figure.colorbar(image, ax=axes)
+    colorbar.set_label("log₁₀ χ₁   (< 0 ordered, > 0 chaotic)")
+    line = result["critical_line"]
+    line_w2 = np.asarray(line["sigma_w2"], dtype=np.float64)
+    line_b2 = np.asarray(line["sigma_b2"], dtype=np.float64)
+    if line_w2.size:
+        axes.plot(line_w2, line_b2, color="black", linewidth=1.8, label="critical line χ₁ = 1")
+        axes.legend(loc="upper left", fontsize="small")
+    axes.set_xlim(sigma_w2.min(), sigma_w2.max() if sigma_w2.size > 1 else sigma_w2.min() + 1)
+    axes.set_ylim(sigma_b2.min(), sigma_b2.max() if sigma_b2.size > 1 else sigma_b2.min() + 1)
+    axes.set_xlabel("weight variance σ_w²")
+    axes.set_ylabel("bias variance σ_b²")
+    axes.set_title(f"Order-to-chaos phase diagram, {_activation_label(request['activation'])}")
+
+
+def _spectra(figure: Figure, request: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+    """Condition numbers κ of Θ and Σ against depth (log scale); lower bounds hollow."""
+    axes = figure.add_subplot()
+    depths = np.asarray(result["depths"], dtype=np.float64)
+    for name, symbol, colour in (("ntk", "Θ", "tab:blue"), ("nngp", "Σ", "tab:orange")):
+        spectrum = result[name]
+        kappa = np.asarray(spectrum["condition_number"], dtype=np.float64)
+        bound = np.asarray(spectrum["condition_number_is_lower_bound"], dtype=bool)
+        axes.plot(depths, kappa, "-", color=colour, label=f"κ({symbol}) measured")
+        axes.plot(depths[~bound], kappa[~bound], "o", color=colour)
+        if bound.any():
+            axes.plot(
+                depths[bound],
+                kappa[bound],
+                "^",
+                mfc="none",
+                color=colour,
+                label=f"κ({symbol}) ≥ (beyond float64)",
+            )
+    for key, value in result.get("theory", {}).items():
+        if key.endswith("condition_number") and isinstance(value, int | float) and value > 0:
+            if math.isfinite(value):
+                axes.axhline(
+                    value, color="0.3", linestyle="--", linewidth=1, label=f"{key} (theory)"
+                )
+    axes.set_yscale("log")
+    if depths.size > 1 and depths.max() / max(depths.min(), 1) >= 20:
+        axes.set_xscale("log")
+    axes.set_xlabel("depth l (affine layers)")
+    axes.set_ylabel("condition number κ = λ_max / λ_min")
+    phase = result.get("theory", {}).get("phase")
+    title = _network_label(request["network"]) + (f" ({phase})" if phase else "")
+    axes.set_title(f"Trainability against depth\n{title}", fontsize="medium")
+    axes.legend(fontsize="small")
+
+
+def _predictions(figure: Figure, request: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+    """Test predictions (first output) against training time; t = ∞ at the right edge."""
+    axes = figure.add_subplot()
+    mean = np.asarray(result["mean"], dtype=np.float64)
+    times = list(result["t"])
+    finite = [float(t) for t in times if t != "inf"]
+    positive = [t for t in finite if t > 0]
+    right = (max(positive) * 10) if positive else 1.0
+    left = (min(positive) / 2) if positive else 0.1
+    x = np.array([right if t == "inf" else max(float(t), left) for t in times])
+    order = np.argsort(x, kind="stable")
+    for point in range(min(mean.shape[1], MAX_CURVES)):
+        axes.plot(x[order], mean[order, point, 0], "o-", markersize=3, label=f"x_test[{point}]")
+    axes.set_xscale("log")
+    if "inf" in times:
+        axes.axvline(right, color="0.5", linestyle=":", linewidth=1)
+        axes.annotate(
+            "t = ∞",
+            (right, 1.0),
+            xycoords=("data", "axes fraction"),
+            ha="right",
+            va="top",
+            fontsize="small",
+        )
+    axes.set_xlabel("training time t (units of 1/η)")
+    axes.set_ylabel("mean prediction f_t(x), output 0")
+    kernel = request.get("kernel", "ntk").upper()
+    axes.set_title(f"{kernel} predictions\n{_network_label(request['network'])}", fontsize="medium")
+    axes.legend(fontsize="small", ncols=2)
+
+
+_FIGURES: dict[str, Callable[[Figure, Mapping[str, Any], Mapping[str, Any]], None]] = {
+    "phase-diagram": _phase_diagram,
+    "spectra": _spectra,
+    "predictions": _predictions,
+}
