@@ -1,0 +1,158 @@
+"""What each compute kind does, inside a worker process: canonical request -> result dict.
+
+The single place that knows how an API request maps onto the core. ``request`` is the
+canonical plain data built by the API schemas (``canonical()``); the result's values are
+JSON-able scalars and lists, ``None``, or numpy arrays (NaN inside a grid = "does not
+exist"). A request with ``"format": "png"`` returns ``{"png": uint8 array}`` instead: the
+figure of the result, rendered here so that matplotlib never runs on the event loop.
+Each kind imports the core module it needs when it first runs, keeping worker start-up light.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from core.activations import get_activation
+from core.errors import InvalidInputError
+from core.network import Network
+
+Progress = Callable[[float], None] | None
+
+
+def execute(kind: str, request: Mapping[str, Any], progress: Progress = None) -> dict[str, Any]:
+    """Run the computation ``kind`` on ``request``; the response body as a dict."""
+    try:
+        task = _TASKS[kind]
+    except KeyError:
+        raise InvalidInputError(f"unknown kind {kind!r}; one of {sorted(_TASKS)}") from None
+    result = task(request, progress)
+    if request.get("format") == "png":
+        from service.figures import render_figure
+
+        return {"png": np.frombuffer(render_figure(kind, request, result), dtype=np.uint8)}
+    return result
+
+
+def network_from(spec: Mapping[str, Any]) -> Network:
+    """The core's Network from the canonical ``network`` object ("inf" depth -> None)."""
+    depth = spec["depth"]
+    return Network(
+        activation=get_activation(spec["activation"]),
+        sigma_w2=spec["sigma_w2"],
+        sigma_b2=spec["sigma_b2"],
+        depth=None if depth == "inf" else int(depth),
+        input_sigma_w2=spec.get("input_sigma_w2"),
+        input_sigma_b2=spec.get("input_sigma_b2"),
+    )
+
+
+def _fixed_points(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+    from core.fixed_points import fixed_points
+
+    activation = get_activation(request["activation"])
+    return fixed_points(activation, request["sigma_w2"], request["sigma_b2"]).to_dict()
+
+
+def _axis(spec: Mapping[str, Any]) -> np.ndarray:
+    return np.linspace(spec["start"], spec["stop"], spec["num"])
+
+
+def _phase_diagram(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+    from core.phase_diagram import phase_diagram
+
+    activation = get_activation(request["activation"])
+    sigma_w2, sigma_b2 = _axis(request["sigma_w2"]), _axis(request["sigma_b2"])
+    diagram = phase_diagram(activation, sigma_w2, sigma_b2, progress=progress)
+    line = np.asarray(diagram.critical_line, dtype=np.float64)
+    exists = np.isfinite(line)
+    return {
+        "sigma_w2": sigma_w2,
+        "sigma_b2": sigma_b2,
+        "chi_1": np.asarray(diagram.chi_1, dtype=np.float64),
+        "chi_c_star": np.asarray(diagram.chi_c_star, dtype=np.float64),
+        "q_star": np.asarray(diagram.q_star, dtype=np.float64),
+        "xi_c_star": np.asarray(diagram.xi_c_star, dtype=np.float64),
+        "phase": _phase_labels(diagram),
+        "critical_line": {"sigma_b2": sigma_b2[exists], "sigma_w2": line[exists]},
+    }
+
+
+def _phase_labels(diagram: Any) -> list[list[str | None]]:
+    """The phase grid as nested lists of labels (``None`` where undefined)."""
+    phase = np.asarray(diagram.phase)
+    if phase.dtype.kind in "iu":
+        labels = list(diagram.phase_labels)
+        return [[labels[code] if code >= 0 else None for code in row] for row in phase.tolist()]
+    return [[label or None for label in row] for row in phase.tolist()]
+
+
+def _kernels(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+    from core.kernels import compute_kernels
+
+    result = compute_kernels(
+        network_from(request["network"]),
+        request["x1"],
+        request["x2"],
+        depths=list(request["depths"]),
+        kernels=tuple(request["kernels"]),
+        progress=progress,
+    )
+    wanted = set(request["kernels"])
+    return {
+        "depths": [int(d) for d in result.depths],
+        "nngp": result.nngp if "nngp" in wanted else None,
+        "ntk": result.ntk if "ntk" in wanted else None,
+        "nngp_log10_scale": result.nngp_log10_scale if "nngp" in wanted else None,
+        "ntk_log10_scale": result.ntk_log10_scale if "ntk" in wanted else None,
+        "method": result.method,
+    }
+
+
+def _spectra(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+    from core.spectra import spectra
+
+    result = spectra(
+        network_from(request["network"]),
+        request["x"],
+        list(request["depths"]),
+        eigenvalues=bool(request["eigenvalues"]),
+        progress=progress,
+    )
+    return dict(result.to_dict())
+
+
+def _predictions(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+    from core.predictions import predict
+
+    times = [math.inf if t == "inf" else float(t) for t in request["t"]]
+    result = predict(
+        network_from(request["network"]),
+        request["x_train"],
+        request["y_train"],
+        request["x_test"],
+        kernel=request["kernel"],
+        t=tuple(times),
+        learning_rate=request["learning_rate"],
+        diag_reg=request["diag_reg"],
+        diag_reg_relative=request["diag_reg_relative"],
+        progress=progress,
+    )
+    return {
+        "t": list(request["t"]),
+        "mean": np.asarray(result.mean, dtype=np.float64),
+        "train_mean": np.asarray(result.train_mean, dtype=np.float64),
+        "warnings": list(result.warnings),
+    }
+
+
+_TASKS: dict[str, Callable[[Mapping[str, Any], Progress], dict[str, Any]]] = {
+    "fixed-points": _fixed_points,
+    "phase-diagram": _phase_diagram,
+    "kernels": _kernels,
+    "spectra": _spectra,
+    "predictions": _predictions,
+}
