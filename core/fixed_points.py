@@ -1,0 +1,650 @@
+"""Mean-field fixed points of a deep network (MATH.md §3): q*, χ₁, c*, χ_c*, depth scales.
+
+Conventions
+- Length map L(q) = σ_w² V(q) + σ_b² with V(q) = E_z[φ(√q z)²], z ~ N(0, 1).
+- q* is the fixed point the layer recursion q^{l+1} = L(q^l) reaches from q⁰ = σ_w² + σ_b²
+  (the first layer's Σ¹ for inputs normalised to ‖x‖² = d₀, as in the paper): for an
+  increasing L this is the nearest fixed point in the direction L moves q⁰, a stable one.
+- q* = 0 happens when σ_b² = 0, φ(0) = 0 and L contracts to 0 (e.g. tanh with σ_w² ≤ 1).
+  Then χ₁ = σ_w² φ'(0)², p* = 0, and c* is not defined: f(c) below is 0/0, the layers act
+  linearly as q^l → 0 and c^l settles at an input-dependent value, not at a fixed point.
+- χ₁ = σ_w² E_z[φ'(√q* z)²]. For positively homogeneous φ (relu, leaky relu, abs, identity)
+  it does not depend on q, so χ₁ and the phase exist even where q* does not.
+- Phase: ``critical`` when |χ₁ − 1| ≤ CRITICAL_TOLERANCE, else ``ordered`` (χ₁ < 1) or
+  ``chaotic`` (χ₁ > 1).
+- Correlation map f(c) = (σ_w² E[φ(u)φ(v)] + σ_b²)/q*, (u, v) ~ N(0, q*[[1, c], [c, 1]]);
+  f'(c) = σ_w² E[φ'(u)φ'(v)] (Price). c* = 1 in the ordered phase and on the critical line;
+  in the chaotic phase, the largest stable fixed point below 1 (the one every c between it
+  and 1 flows to).
+- Depth scales ξ = −1/ln|x| for |x| < 1 (x = χ₁, χ_c*, L'(q*)); ``None`` where |x| ≥ 1.
+
+The vectorised kernel :func:`solve_mean_field` serves both :func:`fixed_points` (one cell)
+and the phase diagram (a grid), so the two always agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import numpy.typing as npt
+
+from core.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from core.activations import Activation
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+CRITICAL_TOLERANCE = 1e-12
+"""|χ₁ − 1| at or below which a point counts as critical (float64 rounding of χ₁ is ~1e-15)."""
+
+SIGMA2_MAX = 1e100
+"""Largest σ_w², σ_b² accepted: beyond it the length map leaves the float64 range."""
+
+Q_CAP = 1e150
+"""No fixed point below Q_CAP means none at all: every activation here grows at most linearly,
+so a fixed point, when one exists, is below σ_b²/(1 − slope at ∞) ≲ 1e16 · SIGMA2_MAX."""
+
+MAX_ITERATIONS = 200
+
+PHASE_LABELS = ("ordered", "critical", "chaotic")
+"""Phase codes 0, 1, 2 index this tuple; code -1 means the phase is not defined."""
+ORDERED, CRITICAL, CHAOTIC, UNDEFINED = 0, 1, 2, -1
+
+# How the length map's fixed point came out (q_status).
+Q_FOUND, Q_ZERO, Q_DIVERGES, Q_EVERY, Q_FAILED = 0, 1, 2, 3, 4
+# How the correlation map's fixed point came out (c_status).
+C_ONE, C_FOUND, C_NO_Q, C_Q_ZERO, C_UNRESOLVED, C_UNSTABLE, C_FAILED = range(7)
+
+_EPS = float(np.finfo(np.float64).eps)
+_UP_PROBES = 10.0 ** np.array([1, 2, 4, 8, 16, 32, 64, 128, 256], dtype=np.float64)
+# Grid of cosine deficits δ = 1 − c for bracketing c*: steps of 0.1 in (0, 2] plus points
+# approaching δ = 0 (c = 1) geometrically.
+_DELTA_GRID = np.unique(np.concatenate([np.linspace(0.1, 2.0, 20), np.logspace(-16.0, -1.5, 12)]))
+
+
+@dataclass(frozen=True)
+class RootReport:
+    """How an iterative solve ended, in the style of scipy's ``RootResults``."""
+
+    converged: bool
+    iterations: int
+    residual: float | None
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "converged": self.converged,
+            "iterations": self.iterations,
+            "residual": self.residual,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class FixedPoints:
+    """MATH.md §3 at one (activation, σ_w², σ_b²); ``None`` where a quantity does not exist."""
+
+    q_star: float | None
+    chi_1: float | None
+    c_star: float | None
+    chi_c_star: float | None
+    xi_1: float | None
+    xi_c_star: float | None
+    xi_q: float | None
+    phase: str | None
+    p_star: float | None
+    p_ab_star: float | None
+    notes: list[str] = field(default_factory=list)
+    q_convergence: RootReport | None = None
+    c_convergence: RootReport | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """API.md's field names, plus ``notes`` and ``convergence`` (per solved quantity)."""
+        convergence = {}
+        if self.q_convergence is not None:
+            convergence["q_star"] = self.q_convergence.to_dict()
+        if self.c_convergence is not None:
+            convergence["c_star"] = self.c_convergence.to_dict()
+        return {
+            "q_star": self.q_star,
+            "chi_1": self.chi_1,
+            "c_star": self.c_star,
+            "chi_c_star": self.chi_c_star,
+            "xi_1": self.xi_1,
+            "xi_c_star": self.xi_c_star,
+            "xi_q": self.xi_q,
+            "phase": self.phase,
+            "p_star": self.p_star,
+            "p_ab_star": self.p_ab_star,
+            "notes": list(self.notes),
+            "convergence": convergence,
+        }
+
+
+@dataclass(frozen=True)
+class MeanFieldArrays:
+    """Vectorised §3 quantities on flat arrays of cells; NaN where a quantity is undefined."""
+
+    sigma_w2: FloatArray
+    sigma_b2: FloatArray
+    q_star: FloatArray
+    q_status: IntArray
+    q_iterations: IntArray
+    q_residual: FloatArray
+    chi_1: FloatArray
+    phase: IntArray
+    slope_q: FloatArray  # L'(q*) = σ_w² V'(q*)
+    c_star: FloatArray
+    c_status: IntArray
+    c_iterations: IntArray
+    c_residual: FloatArray
+    chi_c_star: FloatArray
+    xi_1: FloatArray
+    xi_c_star: FloatArray
+    xi_q: FloatArray
+    p_star: FloatArray
+    p_ab_star: FloatArray
+
+
+def fixed_points(activation: Activation, sigma_w2: float, sigma_b2: float) -> FixedPoints:
+    """q*, χ₁, c*, χ_c*, ξ₁, ξ_c*, ξ_q, phase, p*, p*_ab of MATH.md §3 (see module docstring)."""
+    w2 = check_sigma_w2(sigma_w2)
+    b2 = check_sigma_b2(sigma_b2)
+    arrays = solve_mean_field(activation, np.array([w2]), np.array([b2]))
+    return _cell(activation, arrays, 0)
+
+
+def check_sigma_w2(value: float, name: str = "sigma_w2") -> float:
+    """σ_w² as a float, or InvalidInputError unless 0 < σ_w² ≤ SIGMA2_MAX."""
+    number = _as_float(value, name)
+    if not (0.0 < number <= SIGMA2_MAX):
+        raise InvalidInputError(
+            f"{name} must be a finite number in (0, {SIGMA2_MAX:g}], got {value!r}", field=name
+        )
+    return number
+
+
+def check_sigma_b2(value: float, name: str = "sigma_b2") -> float:
+    """σ_b² as a float, or InvalidInputError unless 0 ≤ σ_b² ≤ SIGMA2_MAX."""
+    number = _as_float(value, name)
+    if not (0.0 <= number <= SIGMA2_MAX):
+        raise InvalidInputError(
+            f"{name} must be a finite number in [0, {SIGMA2_MAX:g}], got {value!r}", field=name
+        )
+    return number
+
+
+def _as_float(value: float, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{name} must be a number, got {value!r}", field=name) from None
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise InvalidInputError(f"{name} must be a finite number, got {value!r}", field=name)
+    return number
+
+
+def is_scale_free(activation: Activation) -> bool:
+    """Whether E_z[φ'(√q z)²] is the same for every q > 0 (positively homogeneous φ)."""
+    d = np.asarray(activation.derivative_variance(np.array([1e-3, 1.0, 1e3, 1e6])), dtype=float)
+    return bool(d[1] > 0 and np.all(np.abs(d - d[1]) <= 1e-12 * d[1]))
+
+
+def solve_mean_field(
+    activation: Activation, sigma_w2: FloatArray, sigma_b2: FloatArray
+) -> MeanFieldArrays:
+    """Kernel: §3 quantities for each cell of equal-length 1-D arrays of valid σ_w², σ_b²."""
+    w2 = np.asarray(sigma_w2, dtype=np.float64)
+    b2 = np.asarray(sigma_b2, dtype=np.float64)
+    q_star, q_status, q_iterations, q_residual = _solve_q(activation, w2, b2)
+
+    has_q = (q_status == Q_FOUND) | (q_status == Q_ZERO)
+    chi_1 = np.full(w2.shape, np.nan)
+    chi_1[has_q] = w2[has_q] * _derivative_variance(activation, q_star[has_q])
+    if is_scale_free(activation):
+        no_q = (q_status == Q_DIVERGES) | (q_status == Q_EVERY)
+        chi_1[no_q] = w2[no_q] * _derivative_variance(activation, np.ones(int(no_q.sum())))
+    phase = np.full(w2.shape, UNDEFINED, dtype=np.int64)
+    defined = np.isfinite(chi_1)
+    phase[defined & (chi_1 < 1.0)] = ORDERED
+    phase[defined & (chi_1 > 1.0)] = CHAOTIC
+    phase[defined & (np.abs(chi_1 - 1.0) <= CRITICAL_TOLERANCE)] = CRITICAL
+
+    slope_q = np.full(w2.shape, np.nan)
+    slope_q[has_q] = w2[has_q] * _variance_slope(activation, q_star[has_q])
+
+    c_star, c_status, c_iterations, c_residual, chi_c_star = _solve_c(
+        activation, w2, b2, q_star, q_status, chi_1, phase
+    )
+
+    ordered = phase == ORDERED
+    xi_1 = np.where(ordered, _depth_scale(chi_1), np.nan)
+    xi_c_star = np.where(phase == CRITICAL, np.nan, _depth_scale(chi_c_star))
+    xi_q = _depth_scale(slope_q)
+    p_star = np.full(w2.shape, np.nan)
+    p_star[ordered] = q_star[ordered] / (1.0 - chi_1[ordered])
+    p_ab_star = np.full(w2.shape, np.nan)
+    chaotic_c = (phase == CHAOTIC) & (c_status == C_FOUND)
+    p_ab_star[chaotic_c] = q_star[chaotic_c] * c_star[chaotic_c] / (1.0 - chi_c_star[chaotic_c])
+    return MeanFieldArrays(
+        sigma_w2=w2,
+        sigma_b2=b2,
+        q_star=q_star,
+        q_status=q_status,
+        q_iterations=q_iterations,
+        q_residual=q_residual,
+        chi_1=chi_1,
+        phase=phase,
+        slope_q=slope_q,
+        c_star=c_star,
+        c_status=c_status,
+        c_iterations=c_iterations,
+        c_residual=c_residual,
+        chi_c_star=chi_c_star,
+        xi_1=xi_1,
+        xi_c_star=xi_c_star,
+        xi_q=xi_q,
+        p_star=p_star,
+        p_ab_star=p_ab_star,
+    )
+
+
+def _variance(activation: Activation, q: FloatArray) -> FloatArray:
+    return np.asarray(activation.variance(q), dtype=np.float64)
+
+
+def _variance_slope(activation: Activation, q: FloatArray) -> FloatArray:
+    return np.asarray(activation.variance_slope(q), dtype=np.float64)
+
+
+def _derivative_variance(activation: Activation, q: FloatArray) -> FloatArray:
+    return np.asarray(activation.derivative_variance(q), dtype=np.float64)
+
+
+def _depth_scale(x: FloatArray) -> FloatArray:
+    """−1/ln|x| where |x| < 1 (0 where x = 0), NaN elsewhere (infinite or not a decay)."""
+    magnitude = np.abs(x)
+    decays = np.isfinite(magnitude) & (magnitude < 1.0 - CRITICAL_TOLERANCE)
+    positive = decays & (magnitude > 0.0)
+    out = np.where(decays, 0.0, np.nan)
+    out[positive] = -1.0 / np.log(magnitude[positive])
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# q*: the length map's fixed point
+
+
+def _solve_q(
+    activation: Activation, w2: FloatArray, b2: FloatArray
+) -> tuple[FloatArray, IntArray, IntArray, FloatArray]:
+    """q*, status, Newton iterations, residual |L(q*) − q*| per cell."""
+    n = w2.size
+    q_star = np.full(n, np.nan)
+    status = np.full(n, Q_FAILED, dtype=np.int64)
+    iterations = np.zeros(n, dtype=np.int64)
+    residual = np.full(n, np.nan)
+
+    def excess(q: FloatArray, idx: IntArray) -> FloatArray:
+        """g(q) = L(q) − q at cells idx (q broadcastable against idx[:, None] or idx)."""
+        shape = (-1,) + (1,) * (q.ndim - 1)
+        w = w2[idx].reshape(shape)
+        b = b2[idx].reshape(shape)
+        return w * _variance(activation, q) + b - q
+
+    q0 = w2 + b2
+    everything = np.arange(n)
+    g0 = excess(q0, everything)
+
+    # A length map equal to the identity (relu at σ_w² = 2, σ_b² = 0): every q is fixed.
+    flat = np.abs(g0) <= 4 * _EPS * q0
+    if flat.any():
+        idx = everything[flat]
+        probes = q0[idx, None] * np.array([0.5, 2.0])
+        still_flat = np.all(np.abs(excess(probes, idx)) <= 4 * _EPS * probes, axis=1)
+        status[idx[still_flat]] = Q_EVERY
+        exact = idx[~still_flat & (g0[idx] == 0.0)]
+        q_star[exact], status[exact], residual[exact] = q0[exact], Q_FOUND, 0.0
+    open_cells = status == Q_FAILED
+
+    lo = np.zeros(n)
+    hi = np.zeros(n)
+    bracketed = np.zeros(n, dtype=bool)
+
+    # L(q) − q is resolved only beyond its rounding, ~ eps · q: a probe counts as below
+    # (above) the diagonal when L(q) − q < −4 eps q (> 4 eps q).
+    # L moves q⁰ up: look for the first probe above q⁰ where L(q) < q.
+    up = everything[open_cells & (g0 > 0)]
+    if up.size:
+        probes = np.minimum(q0[up, None] * _UP_PROBES, Q_CAP)
+        below = excess(probes, up) < -4 * _EPS * probes
+        found = below.any(axis=1)
+        first = np.argmax(below, axis=1)
+        rows = np.arange(up.size)
+        previous = np.where(first > 0, probes[rows, np.maximum(first - 1, 0)], q0[up])
+        hit = up[found]
+        lo[hit], hi[hit], bracketed[hit] = previous[found], probes[rows, first][found], True
+        status[up[~found]] = Q_DIVERGES
+
+    # L moves q⁰ down: look for the first probe below q⁰, down to 0, where L(q) > q.
+    down = everything[open_cells & (g0 < 0)]
+    if down.size:
+        probes = np.concatenate([q0[down, None] / _UP_PROBES, np.zeros((down.size, 1))], axis=1)
+        g = excess(probes, down)
+        above = g > 4 * _EPS * probes
+        found = above.any(axis=1)
+        first = np.argmax(above, axis=1)
+        rows = np.arange(down.size)
+        previous = np.where(first > 0, probes[rows, np.maximum(first - 1, 0)], q0[down])
+        hit = down[found]
+        lo[hit], hi[hit], bracketed[hit] = probes[rows, first][found], previous[found], True
+        zero = down[~found & (g[:, -1] == 0.0)]
+        q_star[zero], status[zero], residual[zero] = 0.0, Q_ZERO, 0.0
+
+    idx = everything[bracketed]
+    if idx.size:
+
+        def value_and_slope(q: FloatArray, cells: IntArray) -> tuple[FloatArray, FloatArray]:
+            cell = idx[cells]
+            value = excess(q, cell)
+            slope = w2[cell] * _variance_slope(activation, q) - 1.0
+            return value, slope
+
+        root, converged, its, res = bracketed_newton(
+            value_and_slope, lo[idx], hi[idx], scale=lambda q: np.maximum(q, 1e-300)
+        )
+        iterations[idx] = its
+        residual[idx] = res
+        ok = idx[converged]
+        q_star[ok], status[ok] = root[converged], Q_FOUND
+    return q_star, status, iterations, residual
+
+
+# ---------------------------------------------------------------------------------------
+# c*: the correlation map's stable fixed point
+
+
+def _solve_c(
+    activation: Activation,
+    w2: FloatArray,
+    b2: FloatArray,
+    q_star: FloatArray,
+    q_status: IntArray,
+    chi_1: FloatArray,
+    phase: IntArray,
+) -> tuple[FloatArray, IntArray, IntArray, FloatArray, FloatArray]:
+    """c*, status, iterations, residual |f(c*) − c*|, χ_c* per cell."""
+    n = w2.size
+    c_star = np.full(n, np.nan)
+    status = np.full(n, C_NO_Q, dtype=np.int64)
+    iterations = np.zeros(n, dtype=np.int64)
+    residual = np.full(n, np.nan)
+    chi_c = np.full(n, np.nan)
+    status[q_status == Q_ZERO] = C_Q_ZERO
+
+    positive_q = q_status == Q_FOUND
+    at_one = positive_q & ((phase == ORDERED) | (phase == CRITICAL))
+    c_star[at_one], status[at_one], chi_c[at_one] = 1.0, C_ONE, chi_1[at_one]
+    if at_one.any():
+        q = q_star[at_one]
+        f_one = (w2[at_one] * _variance(activation, q) + b2[at_one]) / q
+        residual[at_one] = np.abs(f_one - 1.0)
+
+    idx = np.flatnonzero(positive_q & (phase == CHAOTIC))
+    if idx.size == 0:
+        return c_star, status, iterations, residual, chi_c
+
+    # In the cosine deficit δ = 1 − c, with the deficit forms (no cancellation near c = 1):
+    # 1 − f(c) = σ_w² D(δ)/q*, D(δ) = V(q*) − E[φ(u)φ(v)], using σ_w² V(q*) + σ_b² = q*.
+    # k(δ) = σ_w² D(δ)/q* − δ = c − f(c); k > 0 just above δ = 0 when χ₁ > 1.
+    def excess(delta: FloatArray, cells: IntArray) -> FloatArray:
+        """k(δ) at cells idx[cells] (δ may carry a trailing grid axis)."""
+        shape = (-1,) + (1,) * (delta.ndim - 1)
+        q = q_star[idx[cells]].reshape(shape)
+        w = w2[idx[cells]].reshape(shape)
+        deficit = np.asarray(activation.correlation_deficit(q, q, delta), dtype=np.float64)
+        return w * deficit / q - delta
+
+    def f_prime(delta: FloatArray, cells: IntArray) -> FloatArray:
+        """f'(c) = σ_w² E[φ'(u)φ'(v)] = σ_w² (W(q*) − derivative deficit)."""
+        q = q_star[idx[cells]]
+        deficit = activation.derivative_correlation_deficit(q, q, delta)
+        return w2[idx[cells]] * (_derivative_variance(activation, q) - deficit)
+
+    everyone = np.arange(idx.size)
+    k = excess(np.broadcast_to(_DELTA_GRID, (idx.size, _DELTA_GRID.size)), everyone)
+    # k crossing from + to − as δ grows: f crosses the diagonal from above, a stable point;
+    # the first one (largest c) is where every c between it and 1 flows to.
+    crossing = (k[:, :-1] >= 0.0) & (k[:, 1:] <= 0.0) & ~((k[:, :-1] == 0.0) & (k[:, 1:] == 0.0))
+    found = crossing.any(axis=1)
+    first = np.argmax(crossing, axis=1)
+    status[idx[~found]] = C_UNRESOLVED
+    solve = everyone[found]
+    if solve.size == 0:
+        return c_star, status, iterations, residual, chi_c
+
+    def value_and_slope(delta: FloatArray, cells: IntArray) -> tuple[FloatArray, FloatArray]:
+        members = solve[cells]
+        return excess(delta, members), f_prime(delta, members) - 1.0
+
+    delta, converged, its, res = bracketed_newton(
+        value_and_slope,
+        _DELTA_GRID[first[found]],
+        _DELTA_GRID[first[found] + 1],
+        scale=lambda d: d,
+    )
+    cells = idx[solve]
+    iterations[cells] = its
+    residual[cells] = res
+    status[cells[~converged]] = C_FAILED
+    slope = f_prime(delta, solve)
+    stable = converged & (np.abs(slope) < 1.0)
+    status[cells[converged & ~stable]] = C_UNSTABLE
+    ok = cells[stable]
+    c_star[ok], status[ok], chi_c[ok] = 1.0 - delta[stable], C_FOUND, slope[stable]
+    return c_star, status, iterations, residual, chi_c
+
+
+# ---------------------------------------------------------------------------------------
+# A vectorised bracketed Newton iteration
+
+
+def bracketed_newton(
+    value_and_slope: Callable[[FloatArray, IntArray], tuple[FloatArray, FloatArray]],
+    lo: FloatArray,
+    hi: FloatArray,
+    scale: Callable[[FloatArray], FloatArray],
+) -> tuple[FloatArray, BoolArray, IntArray, FloatArray]:
+    """Per cell, a root of a function ≥ 0 at ``lo`` and ≤ 0 at ``hi`` (lo < hi).
+
+    Newton steps that stay inside the shrinking bracket and at least halve |value|;
+    bisection otherwise (geometric when the bracket spans more than a factor 4 of positive
+    numbers). A cell converges when |value| ≤ 8 eps · scale(x) or the bracket is a few ulp
+    wide. Returns the last evaluated x, converged, iterations and |value| there.
+    """
+    lo = lo.astype(np.float64, copy=True)
+    hi = hi.astype(np.float64, copy=True)
+    n = lo.size
+    x = _midpoint(lo, hi)
+    last = x.copy()
+    previous = np.full(n, np.inf)
+    converged = np.zeros(n, dtype=bool)
+    iterations = np.zeros(n, dtype=np.int64)
+    residual = np.full(n, np.nan)
+    active = np.arange(n)
+    for _ in range(MAX_ITERATIONS):
+        xa = x[active]
+        value, slope = value_and_slope(xa, active)
+        last[active] = xa
+        iterations[active] += 1
+        magnitude = np.abs(value)
+        residual[active] = magnitude
+        lo_a = np.where(value > 0.0, xa, lo[active])
+        hi_a = np.where(value < 0.0, xa, hi[active])
+        lo[active], hi[active] = lo_a, hi_a
+        width = np.maximum(np.abs(lo_a), np.abs(hi_a))
+        done = (magnitude <= 8 * _EPS * scale(xa)) | (hi_a - lo_a <= 4 * _EPS * width)
+        converged[active[done]] = True
+        usable = np.isfinite(slope) & (slope != 0.0)
+        step = np.divide(value, slope, out=np.zeros_like(value), where=usable)
+        newton = xa - step
+        accept = usable & (newton > lo_a) & (newton < hi_a) & (magnitude <= 0.5 * previous[active])
+        previous[active] = magnitude
+        x[active] = np.where(accept, newton, _midpoint(lo_a, hi_a))
+        active = active[~done]
+        if active.size == 0:
+            break
+    return last, converged, iterations, residual
+
+
+def _midpoint(lo: FloatArray, hi: FloatArray) -> FloatArray:
+    geometric = (lo > 0.0) & (hi > 4.0 * lo)
+    return np.where(geometric, np.sqrt(np.abs(lo)) * np.sqrt(np.abs(hi)), 0.5 * (lo + hi))
+
+
+# ---------------------------------------------------------------------------------------
+# One cell as a FixedPoints with its notes
+
+
+def _optional(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def describe(activation: Activation) -> str:
+    """``relu`` or ``leaky_relu(alpha=0.1)``: the activation as the notes name it."""
+    params = getattr(activation, "params", None) or {}
+    if not params:
+        return str(activation.name)
+    inner = ", ".join(f"{key}={value:g}" for key, value in params.items())
+    return f"{activation.name}({inner})"
+
+
+def _cell(activation: Activation, a: MeanFieldArrays, i: int) -> FixedPoints:
+    name = describe(activation)
+    w2, b2 = float(a.sigma_w2[i]), float(a.sigma_b2[i])
+    where = f"{name} with σ_w² = {w2:g}, σ_b² = {b2:g}"
+    notes: list[str] = []
+    q_status, phase_code, c_status = int(a.q_status[i]), int(a.phase[i]), int(a.c_status[i])
+    chi_1 = _optional(a.chi_1[i])
+
+    q_report = _q_report(a, i, q_status)
+    if q_status == Q_DIVERGES:
+        notes.append(
+            f"q* does not exist: for {where} the length map q ↦ σ_w² V(q) + σ_b² stays above q "
+            f"(checked up to q = {Q_CAP:g}), so q grows without bound"
+        )
+    elif q_status == Q_EVERY:
+        notes.append(
+            f"q* is not determined: for {where} the length map is the identity, every q is a "
+            "fixed point and q^l keeps the value of the input layer"
+        )
+    elif q_status == Q_FAILED:
+        notes.append(f"q* was not found: {q_report.message}")
+    elif q_status == Q_ZERO:
+        notes.append(
+            "q* = 0: with σ_b² = 0 the length map contracts every q to 0 "
+            "(the layers become linear, φ(x) ≈ φ'(0) x, as q^l → 0)"
+        )
+    if q_status in (Q_DIVERGES, Q_EVERY) and chi_1 is not None:
+        notes.append(
+            f"χ₁ = σ_w² E[φ'(√q z)²] does not depend on q for {name} (positively "
+            "homogeneous), so χ₁ and the phase are defined without q*"
+        )
+    if chi_1 is None and q_status != Q_FOUND and q_status != Q_ZERO:
+        notes.append(f"χ₁ and the phase are not defined: χ₁ depends on q* for {name}")
+
+    c_report = _c_report(a, i, c_status)
+    if c_status == C_NO_Q:
+        notes.append("c* and χ_c* are not defined without q*: the correlation map needs it")
+    elif c_status == C_Q_ZERO:
+        notes.append(
+            "c* and χ_c* are not defined at q* = 0: f(c) = (σ_w² E[φ(u)φ(v)] + σ_b²)/q* is "
+            "0/0, and c^l settles at an input-dependent value instead of a fixed point"
+        )
+    elif c_status in (C_UNRESOLVED, C_UNSTABLE, C_FAILED):
+        notes.append(f"c* was not found: {c_report.message}")
+
+    if phase_code == CRITICAL:
+        notes.append(
+            f"critical: |χ₁ − 1| ≤ {CRITICAL_TOLERANCE:g}; ξ₁ and ξ_c* are infinite on the "
+            "critical line"
+        )
+    elif phase_code == CHAOTIC:
+        notes.append(
+            "ξ₁ = −1/ln χ₁ is defined only for χ₁ < 1: in the chaotic phase perturbations of "
+            "c = 1 grow by χ₁ per layer"
+        )
+    if phase_code != ORDERED:
+        notes.append(
+            "p* exists only in the ordered phase (elsewhere the NTK diagonal grows without "
+            "bound, like χ₁^l or l)"
+        )
+    elif q_status == Q_ZERO:
+        notes.append("p* = 0: with q* = 0 the NTK decays to 0 as well")
+    if phase_code != CHAOTIC:
+        notes.append("p*_ab exists only in the chaotic phase; in the ordered phase Θ → p* 11ᵀ")
+    elif math.isnan(a.p_ab_star[i]):
+        notes.append("p*_ab is not defined without c*")
+    xi_q = _optional(a.xi_q[i])
+    if xi_q is None and math.isfinite(a.slope_q[i]):
+        notes.append(
+            f"ξ_q is not defined: the length map's slope at q* is {a.slope_q[i]:.6g}, so q^l "
+            "does not approach q* geometrically"
+        )
+    if math.isfinite(a.slope_q[i]) and a.slope_q[i] < 0.0:
+        notes.append("the length map's slope at q* is negative: q^l oscillates about q*")
+    if math.isfinite(a.chi_c_star[i]) and a.chi_c_star[i] < 0.0:
+        notes.append("χ_c* < 0: c^l oscillates about c*; ξ_c* uses |χ_c*|")
+
+    return FixedPoints(
+        q_star=_optional(a.q_star[i]),
+        chi_1=chi_1,
+        c_star=_optional(a.c_star[i]),
+        chi_c_star=_optional(a.chi_c_star[i]),
+        xi_1=_optional(a.xi_1[i]),
+        xi_c_star=_optional(a.xi_c_star[i]),
+        xi_q=xi_q,
+        phase=PHASE_LABELS[phase_code] if phase_code != UNDEFINED else None,
+        p_star=_optional(a.p_star[i]),
+        p_ab_star=_optional(a.p_ab_star[i]),
+        notes=notes,
+        q_convergence=q_report,
+        c_convergence=c_report,
+    )
+
+
+def _q_report(a: MeanFieldArrays, i: int, status: int) -> RootReport:
+    iterations = int(a.q_iterations[i])
+    residual = _optional(a.q_residual[i])
+    messages = {
+        Q_FOUND: "bracketed Newton iteration on L(q) − q converged",
+        Q_ZERO: "q* = 0: L(q) < q for every q > 0 probed and L(0) = 0",
+        Q_DIVERGES: f"no fixed point: L(q) > q for every q probed up to {Q_CAP:g}",
+        Q_EVERY: "every q is a fixed point: L(q) = q to float64 precision",
+        Q_FAILED: f"no convergence within {MAX_ITERATIONS} iterations",
+    }
+    converged = status in (Q_FOUND, Q_ZERO)
+    return RootReport(converged, iterations, residual, messages[status])
+
+
+def _c_report(a: MeanFieldArrays, i: int, status: int) -> RootReport:
+    iterations = int(a.c_iterations[i])
+    residual = _optional(a.c_residual[i])
+    messages = {
+        C_ONE: "c* = 1: f(1) = 1 and f'(1) = χ₁ ≤ 1 (marginally so on the critical line)",
+        C_FOUND: "bracketed Newton iteration on f(c) − c converged to a stable fixed point",
+        C_NO_Q: "not attempted: q* does not exist",
+        C_Q_ZERO: "not attempted: q* = 0",
+        C_UNRESOLVED: "no stable fixed point of f resolved on [−1, 1 − 1e-16]",
+        C_UNSTABLE: "the fixed point found has |f'(c)| ≥ 1: not attracting",
+        C_FAILED: f"no convergence within {MAX_ITERATIONS} iterations",
+    }
+    converged = status in (C_ONE, C_FOUND)
+    return RootReport(converged, iterations, residual, messages[status])
