@@ -31,7 +31,7 @@ def check_depth_limit(kind: str, request: Mapping[str, Any], settings: Settings)
     depth = network.get("depth") if isinstance(network, Mapping) else None
     if isinstance(depth, int) and depth > settings.max_depth:
         raise InvalidInputError(
-            f"depth {depth} exceeds the service's maximum depth {settings.max_depth} "
+            f"network.depth = {depth} exceeds the service's maximum depth {settings.max_depth} "
             '(DEEPKERNEL_MAX_DEPTH); use a smaller depth, or "inf" where the endpoint '
             "accepts it",
             field="network.depth",

@@ -125,13 +125,12 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
 
 async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DeepKernelError)
-    errors = None
+    errors, detail = None, exc.detail
     if exc.field is not None:
         errors = [{"field": exc.field, "message": exc.detail, "type": exc.slug}]
+        detail = detail if exc.field in detail else f"{exc.field}: {detail}"
     headers = getattr(exc, "headers", None)  # e.g. Retry-After on service errors
-    return problem_response(
-        exc.status, exc.title, exc.detail, exc.slug, errors=errors, headers=headers
-    )
+    return problem_response(exc.status, exc.title, detail, exc.slug, errors=errors, headers=headers)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:

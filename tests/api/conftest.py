@@ -1,0 +1,39 @@
+"""One running app (real worker pool, small limits) shared by the API tests of a session."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from service.app import create_app
+from service.settings import Settings
+
+LIMITS = {"max_points": 120, "max_depth": 5000, "max_work": 5e7}
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def api_settings() -> Settings:
+    return Settings(workers=2, request_timeout_seconds=120, redis_url=None, **LIMITS)
+
+
+@pytest.fixture(scope="session")
+async def api_app(api_settings: Settings) -> AsyncIterator[FastAPI]:
+    app = create_app(api_settings)
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
+        yield manager.app  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+async def api_client(api_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=api_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://deepkernel") as client:
+        yield client
