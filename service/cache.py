@@ -165,7 +165,7 @@ class RedisCache:
             return None
         try:
             return decode(data if isinstance(data, bytes) else data.encode())
-        except (CodecError, ValueError) as exc:
+        except CodecError as exc:
             logger.warning("unreadable cache entry dropped", extra={"key": key, "error": str(exc)})
             return None
 

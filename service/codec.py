@@ -52,19 +52,24 @@ def decode(data: bytes) -> dict[str, Any]:
     """Bytes from :func:`encode` -> the value; arrays come back read-only."""
     if data[:4] != MAGIC:
         raise CodecError("not a deepkernel cache entry")
-    (length,) = _LENGTH.unpack_from(data, 4)
-    start = 8 + length
-    header = json.loads(data[8:start])
-    arrays: list[np.ndarray] = []
-    for meta in header["arrays"]:
-        dtype = np.dtype(meta["dtype"])
-        if dtype.kind not in _KINDS:
-            raise CodecError(f"unexpected dtype {dtype}")
-        shape = tuple(meta["shape"])
-        count = int(np.prod(shape, dtype=np.int64))
-        array = np.frombuffer(data, dtype=dtype, count=count, offset=start).reshape(shape)
-        arrays.append(array)
-        start += count * dtype.itemsize
+    try:
+        (length,) = _LENGTH.unpack_from(data, 4)
+        start = 8 + length
+        header = json.loads(data[8:start])
+        arrays: list[np.ndarray] = []
+        for meta in header["arrays"]:
+            dtype = np.dtype(meta["dtype"])
+            if dtype.kind not in _KINDS:
+                raise CodecError(f"unexpected dtype {dtype}")
+            shape = tuple(int(n) for n in meta["shape"])
+            count = int(np.prod(shape, dtype=np.int64))
+            if start + count * dtype.itemsize > len(data):
+                raise CodecError("cache entry is truncated")
+            array = np.frombuffer(data, dtype=dtype, count=count, offset=start).reshape(shape)
+            arrays.append(array)
+            start += count * dtype.itemsize
+    except (struct.error, ValueError, KeyError, TypeError) as exc:
+        raise CodecError(f"malformed cache entry: {exc}") from None
     if start != len(data):
         raise CodecError("cache entry has the wrong length")
 
