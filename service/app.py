@@ -12,12 +12,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.middleware import Middleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
 from api.problems import install_exception_handlers, problem_response
+from api.routes import router as api_router
 from service.cache import MemoryCache, RedisCache, ResultCache
 from service.compute import ComputeService
 from service.docs import install_docs
@@ -33,15 +34,6 @@ from service.middleware import (
 from service.pool import DEFAULT_RUNNER, ProcessPool
 from service.settings import Settings, get_settings
 from service.state import AppState
-
-try:  # until the API helper's api/routes.py lands; then this becomes a plain import
-    from api.routes import router as _routes
-
-    api_router: APIRouter | None = _routes
-except ModuleNotFoundError as exc:
-    if exc.name != "api.routes":
-        raise
-    api_router = None
 
 DESCRIPTION = """\
 Infinite-width theory of deep fully-connected networks as a service: NNGP and NTK kernels,
@@ -112,8 +104,7 @@ def create_app(settings: Settings | None = None, *, runner: str = DEFAULT_RUNNER
     install_exception_handlers(app)
     app.add_exception_handler(ServiceError, _on_service_error)
     app.include_router(health_router)
-    if api_router is not None:
-        app.include_router(api_router)
+    app.include_router(api_router)
     install_docs(app)
     return app
 

@@ -43,9 +43,8 @@ def assert_same(decoded: object, original: object) -> None:
         for a, b in zip(decoded, original, strict=True):
             assert_same(a, b)
     else:
-        assert decoded == original and type(decoded) is type(original) or (
-            isinstance(original, np.generic) and decoded == original.item()
-        )
+        expected = original.item() if isinstance(original, np.generic) else original
+        assert decoded == expected and type(decoded) is type(expected)
 
 
 def test_codec_round_trip_is_bit_exact() -> None:
