@@ -41,8 +41,8 @@ def _activation_label(spec: Mapping[str, Any]) -> str:
 
 def _network_label(network: Mapping[str, Any]) -> str:
     return (
-        f"{_activation_label(network['activation'])}, σ_w²={network['sigma_w2']:g}, "
-        f"σ_b²={network['sigma_b2']:g}, L={network['depth']}"
+        f"{_activation_label(network['activation'])}, $\\sigma_w^2$={network['sigma_w2']:g}, "
+        f"$\\sigma_b^2$={network['sigma_b2']:g}, L={network['depth']}"
     )
 
 
@@ -76,17 +76,30 @@ def _phase_diagram(figure: Figure, request: Mapping[str, Any], result: Mapping[s
         )
     axes.set_facecolor("0.85")  # grey where χ₁ does not exist
     colorbar = figure.colorbar(image, ax=axes)
-    colorbar.set_label("log₁₀ χ₁   (< 0 ordered, > 0 chaotic)")
+    colorbar.set_label(r"$\log_{10}\chi_1$   (< 0 ordered, > 0 chaotic)")
     line = result["critical_line"]
     line_w2 = np.asarray(line["sigma_w2"], dtype=np.float64)
     line_b2 = np.asarray(line["sigma_b2"], dtype=np.float64)
     if line_w2.size:
-        axes.plot(line_w2, line_b2, color="black", linewidth=1.8, label="critical line χ₁ = 1")
+        axes.plot(
+            line_w2, line_b2, color="black", linewidth=1.8, label=r"critical line $\chi_1 = 1$"
+        )
         axes.legend(loc="upper left", fontsize="small")
     axes.set_xlim(sigma_w2.min(), sigma_w2.max() if sigma_w2.size > 1 else sigma_w2.min() + 1)
     axes.set_ylim(sigma_b2.min(), sigma_b2.max() if sigma_b2.size > 1 else sigma_b2.min() + 1)
-    axes.set_xlabel("weight variance σ_w²")
-    axes.set_ylabel("bias variance σ_b²")
+    for text, x in (("ordered", 0.03), ("chaotic", 0.97)):
+        axes.text(
+            x,
+            0.04,
+            text,
+            transform=axes.transAxes,
+            ha="left" if x < 0.5 else "right",
+            fontsize="small",
+            style="italic",
+            color="0.15",
+        )
+    axes.set_xlabel(r"weight variance $\sigma_w^2$")
+    axes.set_ylabel(r"bias variance $\sigma_b^2$")
     axes.set_title(f"Order-to-chaos phase diagram, {_activation_label(request['activation'])}")
 
 

@@ -66,28 +66,9 @@ def _phase_diagram(request: Mapping[str, Any], progress: Progress) -> dict[str, 
 
     activation = get_activation(request["activation"])
     sigma_w2, sigma_b2 = _axis(request["sigma_w2"]), _axis(request["sigma_b2"])
-    diagram = phase_diagram(activation, sigma_w2, sigma_b2, progress=progress)
-    line = np.asarray(diagram.critical_line, dtype=np.float64)
-    exists = np.isfinite(line)
-    return {
-        "sigma_w2": sigma_w2,
-        "sigma_b2": sigma_b2,
-        "chi_1": np.asarray(diagram.chi_1, dtype=np.float64),
-        "chi_c_star": np.asarray(diagram.chi_c_star, dtype=np.float64),
-        "q_star": np.asarray(diagram.q_star, dtype=np.float64),
-        "xi_c_star": np.asarray(diagram.xi_c_star, dtype=np.float64),
-        "phase": _phase_labels(diagram),
-        "critical_line": {"sigma_b2": sigma_b2[exists], "sigma_w2": line[exists]},
-    }
-
-
-def _phase_labels(diagram: Any) -> list[list[str | None]]:
-    """The phase grid as nested lists of labels (``None`` where undefined)."""
-    phase = np.asarray(diagram.phase)
-    if phase.dtype.kind in "iu":
-        labels = list(diagram.phase_labels)
-        return [[labels[code] if code >= 0 else None for code in row] for row in phase.tolist()]
-    return [[label or None for label in row] for row in phase.tolist()]
+    result = phase_diagram(activation, sigma_w2, sigma_b2, progress=progress).to_dict()
+    result["phase"] = result["phase"].tolist()  # labels (None: undefined), not a numeric array
+    return result
 
 
 def _kernels(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
@@ -128,25 +109,19 @@ def _spectra(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
 def _predictions(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
     from core.predictions import predict
 
-    times = [math.inf if t == "inf" else float(t) for t in request["t"]]
     result = predict(
         network_from(request["network"]),
         request["x_train"],
         request["y_train"],
         request["x_test"],
         kernel=request["kernel"],
-        t=tuple(times),
+        t=tuple(math.inf if t == "inf" else float(t) for t in request["t"]),
         learning_rate=request["learning_rate"],
         diag_reg=request["diag_reg"],
         diag_reg_relative=request["diag_reg_relative"],
         progress=progress,
     )
-    return {
-        "t": list(request["t"]),
-        "mean": np.asarray(result.mean, dtype=np.float64),
-        "train_mean": np.asarray(result.train_mean, dtype=np.float64),
-        "warnings": list(result.warnings),
-    }
+    return result.to_dict()
 
 
 _TASKS: dict[str, Callable[[Mapping[str, Any], Progress], dict[str, Any]]] = {

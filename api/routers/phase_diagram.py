@@ -42,5 +42,5 @@ async def compute_phase_diagram(
         compute,
         settings,
         offered=(JSON, NPZ, PNG),
-        nullable=frozenset({"chi_1", "chi_c_star", "q_star", "xi_c_star"}),
+        nullable=frozenset({"chi_1", "chi_c_star", "q_star", "c_star", "xi_c_star"}),
     )

@@ -49,11 +49,13 @@ class CriticalLine(BaseModel):
 class PhaseDiagramResponse(BaseModel):
     """Grids have shape [num_b2][num_w2]; ``null`` where the quantity does not exist."""
 
+    activation: str = Field(description="the activation, with its parameters")
     sigma_w2: list[float] = Field(description="the σ_w² axis")
     sigma_b2: list[float] = Field(description="the σ_b² axis")
     chi_1: Grid
     chi_c_star: Grid
     q_star: Grid
+    c_star: Grid
     xi_c_star: Grid
     phase: list[list[Literal["ordered", "chaotic", "critical"] | None]] = Field(
         description="null where q* does not exist"

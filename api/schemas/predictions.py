@@ -119,3 +119,14 @@ class PredictionsResponse(BaseModel):
     mean: list[list[list[float]]] = Field(description="[len(t)][n_test][k] on x_test")
     train_mean: list[list[list[float]]] = Field(description="[len(t)][n_train][k] on x_train")
     warnings: list[str] = Field(description="solver fallbacks, conditioning, limits reached")
+    notes: list[str] = Field(description="what the result means (e.g. infinite-depth limits)")
+    kernel: Literal["ntk", "nngp"]
+    solver: str = Field(description="the factorisation actually used")
+    learning_rate: float | None = Field(description="η used for finite times")
+    condition_number: float | None = Field(
+        description="κ of the solved training kernel; null beyond the float64 range"
+    )
+    log10_condition_number: float | None
+    condition_number_is_lower_bound: bool = Field(
+        description="true where float64 cannot resolve λ_min: the true κ is larger"
+    )
