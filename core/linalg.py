@@ -165,16 +165,21 @@ class KernelSolver:
     def spectrum(self) -> Spectrum:
         """Eigenvalues of K̂(X, X) + λ̂ I, with their float64 resolution."""
         if self._structured is None:
-            lam, _ = self._dense_eig()
+            if self._eig is not None:
+                lam = self._eig[0]
+            else:
+                a = self.kernel.dense_train() + self.reg * np.eye(self.kernel.v.size)
+                lam = scipy.linalg.eigvalsh(a, check_finite=False)
             n = lam.size
             noise = n * _EPS * max(float(np.max(np.abs(lam))), 0.0)
             return Spectrum(lam, np.zeros(n), lam > noise, noise, 0.0)
         house = self._structured
-        big, mu, log10_small = house.eig(self.reg)
+        big, _, mu, log10_small = house.eig(self.reg)
         values = np.concatenate([mu, [big]])
         units = np.concatenate([np.full(mu.size, log10_small), [0.0]])
         noise = house.mu_noise()
-        resolved = np.concatenate([mu > noise * pow10(house.log10_tau - log10_small), [True]])
+        rho = house._small_units(self.reg)[1]
+        resolved = np.concatenate([mu > rho * noise, [True]])
         return Spectrum(values, units, resolved, noise, house.log10_tau)
 
     # ---------------------------------------------------------- predictions
@@ -321,8 +326,8 @@ class _Householder:
         """(e_s, ρ, r): small eigenvalues are 10^e_s · (ρ γ + r) with ρ = 10^(lt−e_s)."""
         log10_reg = log10_or_neg_inf(reg)
         e_s = max(self.log10_tau, log10_reg)
-        if e_s == -math.inf:
-            e_s = 0.0
+        if e_s == -math.inf:  # τ = 0, no regulariser: the kriging limit, scale-free
+            return e_s, 1.0, 0.0
         return e_s, pow10(self.log10_tau - e_s), pow10(log10_reg - e_s)
 
     def _decouple(self) -> tuple[FloatArray, float]:
@@ -339,12 +344,13 @@ class _Householder:
                 break
         return x, lam0
 
-    def eig(self, reg: float) -> tuple[float, FloatArray, float]:
-        """(λ₀ + λ̂, μ ascending, e_s): the big eigenvalue and the small ones 10^e_s·μ."""
+    def eig(self, reg: float) -> tuple[float, FloatArray, FloatArray, float]:
+        """(λ₀ + λ̂, γ, μ, e_s): the big eigenvalue; eig(C-block) γ ascending and the small
+        eigenvalues 10^e_s·μ of K̂ + λ̂I."""
         x, lam0 = self._decouple()
         e_s, rho, r = self._small_units(reg)
         gamma = scipy.linalg.eigh(self._small_block(x), eigvals_only=True, check_finite=False)
-        return lam0 + reg, rho * gamma + r, e_s
+        return lam0 + reg, gamma, rho * gamma + r, e_s
 
     def _n_apply(self, x: FloatArray, mat: FloatArray) -> FloatArray:
         """N mat with N = (I + τ² x xᵀ)^(−1/2)."""
