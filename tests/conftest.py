@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import NoReturn
 
 import httpx
@@ -93,8 +94,8 @@ def app(settings: Settings) -> FastAPI:
     return create_app(settings)
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+@asynccontextmanager
+async def open_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client on ``app`` with its lifespan running (worker pool up)."""
     async with (
         LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager,
@@ -102,4 +103,11 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             transport=httpx.ASGITransport(app=manager.app), base_url="http://testserver"
         ) as http,
     ):
+        yield http
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the ``app`` fixture, lifespan running."""
+    async with open_client(app) as http:
         yield http
