@@ -209,17 +209,23 @@ def theory(network: Network, fp: FixedPoints, n: int, depths: list[int | None]) 
         out["nngp_lambda_max_limit"] = None if fp.q_star is None else n * fp.q_star
         out["ntk_condition_number_limit"] = None
         out["nngp_condition_number_limit"] = None
-        # λ_bulk ∝ l χ₁^l and κ(Θ) ∝ 1/(l χ₁^l): the predicted log10 up to a constant
-        out["ntk_log10_lambda_bulk_rate"] = [
-            None if d is None else math.log10(d) + d * math.log10(chi) for d in depths
+        # λ_bulk ∝ l χ₁^l (smooth φ) or χ₁^{l/2} (relu-like φ, a kink at 0), κ(Θ) ∝ 1/λ_bulk:
+        # the predicted log10, up to a data-dependent constant
+        kink = _kink_exponent(network, fp.q_star) == 0.5
+        out["ntk_bulk_law"] = "chi_1^(l/2)" if kink else "l*chi_1^l"
+        rates = [
+            None
+            if d is None
+            else (d * math.log10(chi) / 2 if kink else math.log10(d) + d * math.log10(chi))
+            for d in depths
         ]
-        out["ntk_log10_condition_number_rate"] = [
-            None if d is None else -(math.log10(d) + d * math.log10(chi)) for d in depths
-        ]
+        out["ntk_log10_lambda_bulk_rate"] = rates
+        out["ntk_log10_condition_number_rate"] = [None if r is None else -r for r in rates]
         out["summary"] = (
             "ordered: Θ → p* 11ᵀ, λ_max → n p*, the bulk → 0 like l χ₁^l, κ(Θ) grows like "
-            "1/(l χ₁^l) (untrainable); Σ → q* 11ᵀ, κ(Σ) → ∞. The rates hold up to a "
-            "data-dependent constant (and χ₁^{l/2} for relu-like φ)."
+            "1/(l χ₁^l) (untrainable); Σ → q* 11ᵀ, κ(Σ) → ∞. For relu-like φ the kink makes "
+            "the NTK deviations scale like χ₁^{l/2} (MATH.md §6). Rates hold up to a "
+            "data-dependent constant."
         )
     elif fp.phase == "chaotic" and chi is not None:
         c = fp.c_star
@@ -246,24 +252,32 @@ def theory(network: Network, fp: FixedPoints, n: int, depths: list[int | None]) 
 
 
 def _critical_k(network: Network, fp: FixedPoints) -> float | None:
-    """k = γ/(γ−1) from 1 − f'(1 − δ) ∝ δ^{γ−1}, measured between δ = 1e-4 and 1e-6."""
+    """k = γ/(γ−1) with γ − 1 the exponent of 1 − f'(1 − δ) ∝ δ^{γ−1}."""
+    exponent = _kink_exponent(network, fp.q_star)
+    return None if exponent is None else (exponent + 1.0) / exponent
+
+
+def _kink_exponent(network: Network, q_star: float | None) -> float | None:
+    """γ − 1 in 1 − f'(1 − δ)/f'(1) ∝ δ^{γ−1}, measured between δ = 1e-4 and 1e-6 at q*.
+
+    1 for smooth φ, 1/2 for relu-like φ (a kink at 0); snapped to those within 0.05.
+    """
     act = network.activation
-    q = fp.q_star if fp.q_star is not None and fp.q_star > 0 else None
+    q = q_star if q_star is not None and q_star > 0 else None
     if q is None and is_scale_free(act):
         q = 1.0
     if q is None:
         return None
     deltas = np.array([1e-4, 1e-6])
-    slope = network.sigma_w2 * np.asarray(
-        act.derivative_correlation(q, q, q * (1.0 - deltas)), dtype=np.float64
-    )
-    drop = 1.0 - slope / (fp.chi_1 or 1.0)
+    slope = np.asarray(act.derivative_correlation(q, q, q * (1.0 - deltas)), dtype=np.float64)
+    at_one = float(np.asarray(act.derivative_correlation(q, q, q), dtype=np.float64))
+    if at_one <= 0:
+        return None
+    drop = 1.0 - slope / at_one
     if not np.all(drop > 0):
         return None
-    exponent = float(np.log(drop[0] / drop[1]) / np.log(deltas[0] / deltas[1]))  # γ − 1
+    exponent = float(np.log(drop[0] / drop[1]) / np.log(deltas[0] / deltas[1]))
     for known in (0.5, 1.0):
         if abs(exponent - known) < 0.05:
             exponent = known
-    if exponent <= 0:
-        return None
-    return (exponent + 1.0) / exponent
+    return exponent if exponent > 0 else None
