@@ -63,4 +63,4 @@ def documented_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
             "content": {media_type: binary for media_type in media_types},
         }
     }
-    return ok | problem_responses(406, 413, 422, 503, 504)
+    return ok | problem_responses(400, 406, 413, 422, 503, 504)

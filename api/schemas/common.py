@@ -12,7 +12,7 @@ import math
 from typing import Annotated, Any, Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, RootModel, model_validator
 from pydantic.functional_validators import AfterValidator, PlainValidator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
@@ -146,10 +146,16 @@ ActivationSpec = Annotated[
 """Validated against the registry; canonical form ``{"name": ..., **all parameters}``."""
 
 
+class Activation(RootModel[dict[str, Any]]):
+    """An activation, by name or as an object with parameters (one OpenAPI component)."""
+
+    root: ActivationSpec
+
+
 class NetworkBase(BaseModel):
     model_config = STRICT
 
-    activation: ActivationSpec
+    activation: Activation
     sigma_w2: PositiveVariance = Field(description="weight variance σ_w² of hidden layers")
     sigma_b2: NonNegativeVariance = Field(description="bias variance σ_b² of hidden layers")
     input_sigma_w2: PositiveVariance | None = Field(

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from api.schemas.common import (
-    ActivationSpec,
+    Activation,
     NonNegativeVariance,
     PositiveVariance,
     request_config,
@@ -24,7 +24,7 @@ class FixedPointsRequest(BaseModel):
         {"activation": {"name": "leaky_relu", "alpha": 0.1}, "sigma_w2": 1.2, "sigma_b2": 0.1},
     )
 
-    activation: ActivationSpec
+    activation: Activation
     sigma_w2: PositiveVariance = Field(description="weight variance σ_w²")
     sigma_b2: NonNegativeVariance = Field(description="bias variance σ_b²")
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import ActivationSpec, SigmaB2Range, SigmaW2Range, request_config
+from api.schemas.common import Activation, SigmaB2Range, SigmaW2Range, request_config
 
 Grid = list[list[float | None]]
 
@@ -27,7 +27,7 @@ class PhaseDiagramRequest(BaseModel):
         },
     )
 
-    activation: ActivationSpec
+    activation: Activation
     sigma_w2: SigmaW2Range = Field(description="the σ_w² axis (columns of every grid)")
     sigma_b2: SigmaB2Range = Field(description="the σ_b² axis (rows of every grid)")
 

@@ -1,0 +1,52 @@
+"""Schemathesis over the whole spec, in-process (ASGI): nothing a caller sends is a 5xx.
+
+Responses must also match the documented status codes, media types and schemas. The
+examples are bounded (``MAX_EXAMPLES`` per operation) and the app runs with small limits,
+so the run stays within about a minute.
+"""
+
+from __future__ import annotations
+
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from service.app import create_app
+from service.settings import Settings
+
+MAX_EXAMPLES = 25
+
+app = create_app(
+    Settings(
+        workers=1,
+        redis_url=None,
+        max_points=40,
+        max_depth=2000,
+        max_work=2e6,
+        request_timeout_seconds=60,
+    )
+)
+schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_no_server_errors_and_documented_responses(case: schemathesis.Case) -> None:
+    case.call_and_validate(
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ]
+    )
