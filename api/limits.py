@@ -50,18 +50,21 @@ def check_synchronous_limits(kind: str, request: Mapping[str, Any], settings: Se
     elif kind == "spectra":
         n = len(request["x"])
         _points(n, "x", settings)
-        depths = request["depths"]
+        depths = request["depths"] or [_layers(request["network"]["depth"])]
         _work(n * n * max(depths) + 2 * len(depths) * EIGH_WORK * n**3, settings)
     elif kind == "predictions":
         n_train, n_test = len(request["x_train"]), len(request["x_test"])
         _points(n_train + n_test, "x_train and x_test", settings)
-        depth = request["network"]["depth"]
-        layers = INFINITE_DEPTH_LAYERS if depth == "inf" else depth
+        layers = _layers(request["network"]["depth"])
         _work((n_train + n_test) * n_train * layers + EIGH_WORK * n_train**3, settings)
         _size(len(request["t"]) * (n_train + n_test) * _outputs(request), settings)
     elif kind == "phase-diagram":
         cells = request["sigma_w2"]["num"] * request["sigma_b2"]["num"]
         _work(cells * GRID_CELL_WORK, settings)
+
+
+def _layers(depth: int | str) -> int:
+    return INFINITE_DEPTH_LAYERS if depth == "inf" else int(depth)
 
 
 def _outputs(request: Mapping[str, Any]) -> int:

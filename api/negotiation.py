@@ -99,28 +99,39 @@ def render(
 
 
 def check_finite(result: Mapping[str, Any], nullable: frozenset[str] = frozenset()) -> None:
-    """The last guard before a 200: NaN only in ``nullable`` top-level fields, inf nowhere.
+    """The last guard before a 200: NaN only in ``nullable`` fields (dotted paths, e.g.
+    ``ntk.log10_lambda_min``, covering what they contain), inf nowhere.
 
     Raises :class:`NumericalError` naming the field.
     """
     for key, value in result.items():
-        _check(value, key, key in nullable)
+        _check(value, key, nullable)
 
 
-def _check(value: Any, path: str, nullable: bool) -> None:
-    if isinstance(value, np.ndarray):
-        finite = value.dtype.kind not in "fc" or np.isfinite(value).all()
-        if not finite and (not nullable or np.isinf(value).any()):
-            raise _non_finite(path)
-    elif isinstance(value, float | np.floating):
-        if math.isinf(value) or (math.isnan(value) and not nullable):
-            raise _non_finite(path)
-    elif isinstance(value, Mapping):
+def _check(value: Any, path: str, nullable: frozenset[str]) -> None:
+    if isinstance(value, Mapping):
         for key, item in value.items():
             _check(item, f"{path}.{key}", nullable)
-    elif isinstance(value, list | tuple):
+        return
+    if isinstance(value, list | tuple):
         for item in value:
             _check(item, path, nullable)
+        return
+    if isinstance(value, np.ndarray) and value.dtype.kind in "fc":
+        if not np.isfinite(value).all() and (
+            np.isinf(value).any() or not _is_nullable(path, nullable)
+        ):
+            raise _non_finite(path)
+    elif (
+        isinstance(value, float | np.floating)
+        and not math.isfinite(value)
+        and (math.isinf(value) or not _is_nullable(path, nullable))
+    ):
+        raise _non_finite(path)
+
+
+def _is_nullable(path: str, nullable: frozenset[str]) -> bool:
+    return any(path == name or path.startswith(f"{name}.") for name in nullable)
 
 
 def _non_finite(path: str) -> NumericalError:

@@ -104,39 +104,59 @@ def _phase_diagram(figure: Figure, request: Mapping[str, Any], result: Mapping[s
 
 
 def _spectra(figure: Figure, request: Mapping[str, Any], result: Mapping[str, Any]) -> None:
-    """Condition numbers κ of Θ and Σ against depth (log scale); lower bounds hollow."""
+    """log₁₀ κ of Θ and Σ against depth, measured (hollow: lower bounds) and predicted."""
     axes = figure.add_subplot()
-    depths = np.asarray(result["depths"], dtype=np.float64)
-    for name, symbol, colour in (("ntk", "Θ", "tab:blue"), ("nngp", "Σ", "tab:orange")):
+    finite = [i for i, d in enumerate(result["depths"]) if d != "inf"]
+    depths = np.array([result["depths"][i] for i in finite], dtype=np.float64)
+    theory = result.get("theory", {})
+    for name, symbol, colour in (("ntk", r"\Theta", "tab:blue"), ("nngp", r"\Sigma", "tab:orange")):
         spectrum = result[name]
-        kappa = np.asarray(spectrum["condition_number"], dtype=np.float64)
-        bound = np.asarray(spectrum["condition_number_is_lower_bound"], dtype=bool)
-        axes.plot(depths, kappa, "-", color=colour, label=f"κ({symbol}) measured")
-        axes.plot(depths[~bound], kappa[~bound], "o", color=colour)
+        log_kappa = np.array([_nan_if_none(spectrum["log10_condition_number"][i]) for i in finite])
+        bound = np.array([spectrum["condition_number_is_lower_bound"][i] for i in finite], bool)
+        axes.plot(depths, log_kappa, "-", color=colour, label=f"$\\kappa({symbol})$ measured")
+        axes.plot(depths[~bound], log_kappa[~bound], "o", color=colour, markersize=4)
         if bound.any():
             axes.plot(
                 depths[bound],
-                kappa[bound],
+                log_kappa[bound],
                 "^",
                 mfc="none",
                 color=colour,
-                label=f"κ({symbol}) ≥ (beyond float64)",
+                label=f"$\\kappa({symbol})$ lower bound (float64)",
             )
-    for key, value in result.get("theory", {}).items():
-        if key.endswith("condition_number") and isinstance(value, int | float) and value > 0:
-            if math.isfinite(value):
-                axes.axhline(
-                    value, color="0.3", linestyle="--", linewidth=1, label=f"{key} (theory)"
-                )
-    axes.set_yscale("log")
-    if depths.size > 1 and depths.max() / max(depths.min(), 1) >= 20:
+        limit = theory.get(f"{name}_condition_number_limit")
+        if isinstance(limit, int | float) and limit >= 1:
+            axes.axhline(
+                math.log10(limit),
+                color=colour,
+                linestyle="--",
+                linewidth=1,
+                label=f"$\\kappa({symbol})$ large-depth limit",
+            )
+        rates = theory.get(f"{name}_log10_condition_number_rate")
+        if rates and finite and np.isfinite(log_kappa[-1]) and rates[finite[-1]] is not None:
+            rate = np.array([_nan_if_none(rates[i]) for i in finite])
+            shifted = rate - rate[-1] + log_kappa[-1]  # the law holds up to a constant
+            axes.plot(
+                depths,
+                shifted,
+                ":",
+                color=colour,
+                linewidth=1.5,
+                label=f"$\\kappa({symbol})$ theory: {theory.get(f'{name}_bulk_law', '')}",
+            )
+    if depths.size > 1 and depths.max() / max(depths.min(), 1.0) >= 20:
         axes.set_xscale("log")
     axes.set_xlabel("depth l (affine layers)")
-    axes.set_ylabel("condition number κ = λ_max / λ_min")
-    phase = result.get("theory", {}).get("phase")
+    axes.set_ylabel(r"$\log_{10}\kappa$,  $\kappa = \lambda_{max}/\lambda_{min}$")
+    phase = theory.get("phase")
     title = _network_label(request["network"]) + (f" ({phase})" if phase else "")
     axes.set_title(f"Trainability against depth\n{title}", fontsize="medium")
-    axes.legend(fontsize="small")
+    axes.legend(fontsize="x-small")
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _predictions(figure: Figure, request: Mapping[str, Any], result: Mapping[str, Any]) -> None:

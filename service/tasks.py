@@ -99,11 +99,11 @@ def _spectra(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
     result = spectra(
         network_from(request["network"]),
         request["x"],
-        list(request["depths"]),
+        request["depths"],
         eigenvalues=bool(request["eigenvalues"]),
         progress=progress,
     )
-    return dict(result.to_dict())
+    return result.to_dict()
 
 
 def _predictions(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:

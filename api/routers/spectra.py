@@ -42,5 +42,12 @@ async def compute_spectra(
         compute,
         settings,
         offered=(JSON, NPZ, PNG),
-        nullable=frozenset(),
+        nullable=frozenset(
+            {
+                f"{kernel}.{field}"
+                for kernel in ("ntk", "nngp")
+                for field in ("log10_lambda_min", "log10_condition_number")
+            }
+            | {"theory"}
+        ),
     )

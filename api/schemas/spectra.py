@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from api.schemas.common import Matrix, Network, request_config
+from api.schemas.common import Matrix, NetworkAnyDepth, request_config
 from api.schemas.kernels import Depths, check_depths
 
 
 class SpectraRequest(BaseModel):
-    """Training inputs x [n][d]; spectra at each requested depth."""
+    """Inputs x [n][d]; spectra at each requested depth (default: the network's depth, which
+    may be "inf" for the infinite-depth limit)."""
 
     model_config = request_config(
         {
@@ -27,7 +28,7 @@ class SpectraRequest(BaseModel):
         },
     )
 
-    network: Network
+    network: NetworkAnyDepth
     x: Matrix
     depths: Depths | None = None
     eigenvalues: bool = Field(default=False, description="also return every eigenvalue")
@@ -41,7 +42,7 @@ class SpectraRequest(BaseModel):
         return {
             "network": self.network.model_dump(),
             "x": np.asarray(self.x, dtype=np.float64),
-            "depths": self.depths or [self.network.depth],
+            "depths": self.depths,
             "eigenvalues": self.eigenvalues,
         }
 
@@ -50,21 +51,34 @@ class Spectrum(BaseModel):
     """One kernel's spectrum per depth. Eigenvalues are in units of 10^log10_scale."""
 
     lambda_max: list[float]
-    lambda_min: list[float]
-    condition_number: list[float] = Field(description="λ_max/λ_min")
+    lambda_min: list[float] = Field(
+        description="where not resolved (see condition_number_is_lower_bound): the resolution"
+    )
+    condition_number: list[float] = Field(
+        description="λ_max/λ_min; the largest float64 where κ exceeds the float64 range"
+    )
     condition_number_is_lower_bound: list[bool] = Field(
         description="true where λ_min is below float64's resolution: the true κ is larger"
     )
     log10_scale: list[float] = Field(description="the true eigenvalue is the value × 10^scale")
+    log10_lambda_max: list[float] = Field(description="log10 of the true λ_max")
+    log10_lambda_min: list[float | None] = Field(
+        description="log10 of the true λ_min; null where λ_min = 0 exactly (infinite depth)"
+    )
+    log10_condition_number: list[float | None] = Field(
+        description="log10 of the true κ; null where κ = ∞ exactly"
+    )
     eigenvalues: list[list[float]] | None = Field(
         default=None, description="[len(depths)][n], ascending; on request"
     )
 
 
 class SpectraResponse(BaseModel):
-    depths: list[int]
+    depths: list[int | Literal["inf"]]
     ntk: Spectrum
     nngp: Spectrum
     theory: dict[str, Any] = Field(
-        description="the phase and the large-depth predictions of MATH.md §4 for this data"
+        description="the phase and the large-depth predictions of MATH.md §4 for this data "
+        "(phase, chi_1, q_star, p_star, c_star, limits and rates per phase, summary)"
     )
+    notes: list[str]
