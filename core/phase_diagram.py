@@ -169,8 +169,8 @@ def _critical_line(activation: Activation, b2: FloatArray) -> FloatArray:
         )
         q_line[inner[converged]] = root[converged]
     solved = np.isfinite(q_line)
-    w = np.asarray(activation.derivative_variance(q_line[solved]), dtype=np.float64)
-    line[solved] = 1.0 / w
+    slope = np.asarray(activation.derivative_variance(q_line[solved]), dtype=np.float64)
+    line[solved] = 1.0 / slope
     return line
 
 
