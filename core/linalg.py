@@ -37,7 +37,7 @@ _MAX_EXP10 = 300.0
 # Structured when τ·‖C‖_F ≤ a·_GAP and τ ≤ _TAU_DENSE: the rank-one mode is then separated.
 _GAP = 1.0 / 16.0
 _TAU_DENSE = 1e-2
-_JITTERS = (1e-12, 1e-10, 1e-8)
+_JITTERS = (1e-10, 1e-8)
 
 
 def pow10(exponent: float) -> float:
@@ -85,6 +85,15 @@ def flow_factor(values: FloatArray, log10_units: FloatArray, log10_eta_t: float)
     safe_x = np.where(small, 1.0, x)
     ratio = np.where(small, 1.0 - x / 2.0, -np.expm1(-safe_x) / safe_x)
     return ratio * scale
+
+
+def well_posed(cholesky_factor: FloatArray, scale: float) -> bool:
+    """A Cholesky factor whose smallest pivot² is above n·eps·scale (else: numerically
+    singular — the solve would amplify rounding; the caller adds jitter instead)."""
+    pivots = np.diag(cholesky_factor)
+    if pivots.size == 0:
+        return True
+    return bool(np.all(pivots > 0) and np.min(pivots) ** 2 > pivots.size * _EPS * scale)
 
 
 @dataclass(frozen=True)
@@ -226,7 +235,7 @@ class KernelSolver:
                 )
             except np.linalg.LinAlgError:
                 continue
-            if not np.all(np.diag(factor[0]) > 0):
+            if not well_posed(factor[0], scale):
                 continue
             alpha = scipy.linalg.cho_solve(factor, y, check_finite=False)
             if not np.all(np.isfinite(alpha)):
@@ -235,7 +244,8 @@ class KernelSolver:
                 self._note_solver(f"Cholesky with jitter {jitter:.0e}×mean(diag)")
             else:
                 self._note_solver("Cholesky")
-            return k_cross @ alpha, k_train @ alpha
+            # K α = y − (λ̂ + jitter) α exactly: no cancellation against a large α
+            return k_cross @ alpha, y - (self.reg + jitter * scale) * alpha
         self._note_solver("eigh pseudo-inverse (Cholesky failed even with jitter)")
         means, trains = self._flow(y, [math.inf])
         return means[0], trains[0]
@@ -431,6 +441,8 @@ class _Householder:
                 )
             except np.linalg.LinAlgError:
                 continue
+            if not well_posed(factor[0], scale):
+                continue
             z2 = scipy.linalg.cho_solve(factor, yh[1:], check_finite=False)
             rb = scipy.linalg.cho_solve(factor, self.b, check_finite=False)
             denom = self.a + reg - tau * rho * float(self.b @ rb)
@@ -440,18 +452,9 @@ class _Householder:
             tw2 = rho * (z2 - tau * np.outer(rb, w1))  # τ w₂
             u = self.kernel.u
             mean = np.outer(self.sigma_norm * u + tau * self.q[:, 0], w1) + self.q[:, 1:] @ tw2
-            # train: f(X) = y − λ̂ w, λ̂ w₂ = 10^(lλ−e_s)(z2 − τ rb w1)
-            reg_w = np.vstack([reg * w1[None, :], r * (z2 - tau * np.outer(rb, w1))])
+            # train: K̂ w = y − λ̂ w − (jitter on the block) w, λ̂ w₂ = 10^(lλ−e_s)(z2 − τ rb w1)
+            shift = r + jitter * scale
+            reg_w = np.vstack([reg * w1[None, :], shift * (z2 - tau * np.outer(rb, w1))])
             train = y - self.reflect(reg_w)
-            if jitter:
-                # jitter perturbs the train fit: recompute it from the (unjittered) kernel
-                train = self._train_from_weights(w1, tw2)
             return mean, train, jitter
         return None
-
-    def _train_from_weights(self, w1: FloatArray, tw2: FloatArray) -> FloatArray:
-        """K̂_X H w' from w₁ and τ w₂ (exact, no reg)."""
-        tau = pow10(self.log10_tau)
-        top = self.a * w1 + self.b @ tw2 * 1.0
-        rest = tau * np.outer(self.b, w1) + self.c @ tw2
-        return self.reflect(np.vstack([top[None, :], rest]))

@@ -13,7 +13,11 @@ import mpmath as mp
 import numpy as np
 import pytest
 
+from core.activations import get_activation
+from core.errors import InvalidInputError
 from core.linalg import DeviationKernel, KernelSolver
+from core.network import Network
+from core.predictions import predict
 
 # ---------------------------------------------------------------- mpmath references
 
@@ -158,3 +162,156 @@ def test_solver_spectrum_resolves_eigenvalues_far_below_float64_noise() -> None:
             ref = sorted(float(mp.log10(e)) for e in mp.eigsy(k, eigvals_only=True))
         assert np.all(spectrum.resolved)
         np.testing.assert_allclose(np.sort(spectrum.log10_values()), ref, rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------- predict() end to end
+
+
+def _network(activation: str, sigma_w2: float, sigma_b2: float, depth: int | None) -> Network:
+    return Network(get_activation(activation), sigma_w2, sigma_b2, depth)
+
+
+@pytest.mark.parametrize(
+    ("activation", "sigma_w2", "sigma_b2", "depth", "kernel"),
+    [
+        ("relu", 1.5, 0.1, 5, "ntk"),  # ordered, shallow
+        ("erf", 1.2, 0.05, 12, "nngp"),
+        ("erf", 3.0, 0.05, 25, "ntk"),  # chaotic: Θ ~ 10^4, a log10 scale
+    ],
+)
+def test_predict_matches_mpmath(
+    activation: str, sigma_w2: float, sigma_b2: float, depth: int, kernel: str
+) -> None:
+    x = sphere_points(8, 3, seed=depth)
+    n = 5
+    y = np.random.default_rng(1).normal(size=(n, 2))
+    times = [0.0, 0.4, 30.0, math.inf]
+    result = predict(
+        _network(activation, sigma_w2, sigma_b2, depth), x[:n], y, x[n:], kernel=kernel, t=times
+    )
+    index = 0 if kernel == "nngp" else 1
+    with mp.workdps(50):
+        k_all = mp_kernels(activation, sigma_w2, sigma_b2, x, [depth], 50)[depth][index]
+        eta = mp_eta_default(k_all[:n, :n])  # the documented default 2/λ_max
+        assert result.learning_rate == pytest.approx(float(eta), rel=1e-12)
+        for i, t in enumerate(times):
+            ref_mean, ref_train = mp_flow(k_all, n, y, float(eta * t) if t < math.inf else t)
+            if t == 0.0:
+                assert np.all(result.mean[i] == 0) and np.all(result.train_mean[i] == 0)
+                continue
+            assert relative_error(result.mean[i], ref_mean) < 1e-11
+            assert relative_error(result.train_mean[i], ref_train) < 1e-11
+    assert result.mean.shape == (4, 3, 2) and result.train_mean.shape == (4, 5, 2)
+    assert any(w.startswith("solver: Cholesky") for w in result.warnings)
+
+
+def naive_erf_ntk(sigma_w2: float, sigma_b2: float, x: np.ndarray, depth: int) -> np.ndarray:
+    """The plain float64 recursion of MATH.md §2 (what a straightforward code computes)."""
+    sig = sigma_w2 * x @ x.T / x.shape[1] + sigma_b2
+    ntk = sig.copy()
+    for _ in range(depth - 1):
+        d = np.diag(sig)
+        prod = np.outer(1 + 2 * d, 1 + 2 * d)
+        e_ff = 2 / np.pi * np.arcsin(np.clip(2 * sig / np.sqrt(prod), -1, 1))
+        e_dd = 4 / np.pi / np.sqrt(np.maximum(prod - 4 * sig**2, 1e-300))
+        sig, ntk = sigma_w2 * e_ff + sigma_b2, sigma_w2 * e_ff + sigma_b2 + sigma_w2 * e_dd * ntk
+    return ntk
+
+
+def test_deep_ordered_network_where_float64_collapses() -> None:
+    """erf, χ₁ = 0.44, depth 100: 1 − c^l ~ 1e-36, so float64 holds Θ = p* 11ᵀ + noise.
+
+    The plain float64 recursion gives a rank-one kernel and nonsense at t = ∞; ours agrees
+    with mpmath at 120 digits.
+    """
+    sigma_w2, sigma_b2, depth = 0.6, 0.3, 100
+    x = sphere_points(7, 3, seed=4)
+    n = 5
+    y = np.array([[1.0], [-1.0], [0.5], [2.0], [-0.3]])
+    result = predict(_network("erf", sigma_w2, sigma_b2, depth), x[:n], y, x[n:])
+    with mp.workdps(120):
+        k_all = mp_kernels("erf", sigma_w2, sigma_b2, x, [depth], 120)[depth][1]
+        ref_mean, _ = mp_flow(k_all, n, y, math.inf)
+    assert relative_error(result.mean[0], ref_mean) < 1e-9
+    np.testing.assert_allclose(result.train_mean[0], y, rtol=0, atol=1e-9)
+    assert result.log10_condition_number is not None and result.log10_condition_number > 30
+    naive = naive_erf_ntk(sigma_w2, sigma_b2, x, depth)
+    assert np.linalg.matrix_rank(naive[:n, :n]) == 1
+    with np.errstate(all="ignore"):
+        naive_mean = naive[n:, :n] @ np.linalg.lstsq(naive[:n, :n], y, rcond=None)[0]
+    assert relative_error(naive_mean, ref_mean) > 0.1
+
+
+def test_neural_tangents_time_convention() -> None:
+    """NT's gradient_descent_mse evolves e^{−η t_NT Θ/y.size} (its loss is ½·mean over the
+    n·k entries of y), so at the same η our t equals t_NT/(n k)."""
+    x = sphere_points(9, 4, seed=2)
+    n, k = 6, 3
+    y = np.random.default_rng(5).normal(size=(n, k))
+    network = _network("relu", 1.8, 0.2, 4)
+    t_nt = 7.5
+    eta = 0.05
+    ours = predict(network, x[:n], y, x[n:], t=[t_nt / (n * k)], learning_rate=eta)
+    with mp.workdps(40):
+        k_all = mp_kernels("relu", 1.8, 0.2, x, [4], 40)[4][1]
+        k_train, k_cross = k_all[:n, :n], k_all[n:, :n]
+        # NT predict.py: expm1(−max(λ, 0)·t/normalization) with normalization = y.size
+        decay = mp.expm(-mp.mpf(eta) * t_nt * k_train / (n * k))
+        nt_mean = k_cross * mp_solve(k_train, (mp.eye(n) - decay) * mp.matrix(y.tolist()))
+    assert relative_error(ours.mean[0], _np(nt_mean, 3, k)) < 1e-11
+
+
+def test_duplicate_training_points_fall_back_without_nan() -> None:
+    """A singular kernel (repeated inputs with different labels): Cholesky fails, the solver
+    used is named, the result is finite and equals the least-squares fit."""
+    x = sphere_points(6, 3, seed=8)
+    x_train = np.vstack([x[:4], x[:2]])  # rows 4, 5 repeat rows 0, 1
+    y = np.array([1.0, -1.0, 0.5, 2.0, 3.0, 1.0])
+    result = predict(_network("relu", 1.5, 0.1, 4), x_train, y, x[4:])
+    assert np.all(np.isfinite(result.mean)) and np.all(np.isfinite(result.train_mean))
+    assert any("jitter" in w or "pseudo-inverse" in w for w in result.warnings), result.warnings
+    assert result.condition_number_is_lower_bound
+    fitted = result.train_mean[0, :, 0]
+    # the repeated inputs get the mean of their labels; the others their own label
+    np.testing.assert_allclose(fitted, [2.0, 0.0, 0.5, 2.0, 2.0, 0.0], atol=1e-6)
+    with mp.workdps(40):
+        k_all = mp_kernels("relu", 1.5, 0.1, np.vstack([x[:4], x[4:]]), [4], 40)[4][1]
+        ref = mp_flow(k_all, 4, np.array([[2.0], [0.0], [0.5], [2.0]]), math.inf)[0]
+    assert relative_error(result.mean[0], ref) < 1e-6
+
+
+def test_diag_reg_relative_is_trace_over_n() -> None:
+    x = sphere_points(7, 3, seed=3)
+    network = _network("erf", 2.0, 0.1, 6)
+    y = np.arange(5.0)
+    relative = predict(network, x[:5], y, x[5:], diag_reg=0.1, diag_reg_relative=True)
+    with mp.workdps(30):
+        k_all = mp_kernels("erf", 2.0, 0.1, x, [6], 30)[6][1]
+        trace_n = float(sum(k_all[i, i] for i in range(5)) / 5)
+        ref_mean, ref_train = mp_flow(k_all, 5, y[:, None], math.inf, reg=0.1 * trace_n)
+    absolute = predict(network, x[:5], y, x[5:], diag_reg=0.1 * trace_n)
+    for r in (relative, absolute):
+        assert relative_error(r.mean[0], ref_mean) < 1e-12
+        assert relative_error(r.train_mean[0], ref_train) < 1e-12
+    assert relative.mean.shape == (1, 2, 1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"kernel": "gp"}, "kernel"),
+        ({"t": [-1.0]}, "t"),
+        ({"learning_rate": 0.0}, "learning_rate"),
+        ({"diag_reg": math.nan}, "diag_reg"),
+        ({"y_train": np.zeros(3)}, "y_train"),
+        ({"x_test": np.zeros((2, 5))}, "x_test"),
+    ],
+)
+def test_invalid_input_names_the_field(kwargs: dict, field: str) -> None:
+    x = sphere_points(6, 3, seed=0)
+    args = {"x_train": x[:4], "y_train": np.ones(4), "x_test": x[4:]}
+    args.update({k: v for k, v in kwargs.items() if k in args})
+    options = {k: v for k, v in kwargs.items() if k not in args}
+    with pytest.raises(InvalidInputError) as info:
+        predict(_network("relu", 1.5, 0.1, 3), **args, **options)
+    assert info.value.field == field
