@@ -323,7 +323,7 @@ def _solve_q(
     # L moves q⁰ up: look for the first probe above q⁰ where L(q) < q.
     up = everything[open_cells & (g0 > 0)]
     if up.size:
-        probes = np.minimum(q0[up, None] * _UP_PROBES, Q_CAP)
+        probes = q0[up, None] * np.minimum(_UP_PROBES, Q_CAP / q0[up, None])
         below = excess(probes, up) < -4 * _EPS * probes
         found = below.any(axis=1)
         first = np.argmax(below, axis=1)
@@ -413,10 +413,10 @@ def _solve_c(
         return w * deficit / q - delta
 
     def f_prime(delta: FloatArray, cells: IntArray) -> FloatArray:
-        """f'(c) = σ_w² E[φ'(u)φ'(v)] = σ_w² (W(q*) − derivative deficit)."""
+        """f'(c) = σ_w² E[φ'(u)φ'(v)] (not W − deficit: E[φ'φ'] ≪ W at large q and c < 1)."""
         q = q_star[idx[cells]]
-        deficit = activation.derivative_correlation_deficit(q, q, delta)
-        return w2[idx[cells]] * (_derivative_variance(activation, q) - deficit)
+        slope = activation.derivative_correlation(q, q, q * (1.0 - delta))
+        return w2[idx[cells]] * np.asarray(slope, dtype=np.float64)
 
     everyone = np.arange(idx.size)
     k = excess(np.broadcast_to(_DELTA_GRID, (idx.size, _DELTA_GRID.size)), everyone)
