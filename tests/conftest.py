@@ -34,7 +34,7 @@ def redis_unavailable(reason: str) -> NoReturn:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.get_closest_marker("redis") is not None:
+        if isinstance(item, pytest.Function) and item.get_closest_marker("redis") is not None:
             item.fixturenames.insert(0, "redis_url")
 
 
