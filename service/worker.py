@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -43,7 +44,12 @@ def resolve(path: str) -> Callable[..., Any]:
 
 
 def worker_main(conn: Connection, runner_path: str, threads: int) -> None:
-    """Entry point of a worker process; returns (exits) when the pipe closes."""
+    """Entry point of a worker process; returns (exits) when the pipe closes.
+
+    SIGINT is ignored: a Ctrl-C in the terminal reaches the whole process group, and the
+    parent alone decides when workers stop (it closes the pipe, or kills them).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for variable in THREAD_VARIABLES:
         os.environ[variable] = str(threads)
     from threadpoolctl import threadpool_limits
