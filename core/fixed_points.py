@@ -423,32 +423,40 @@ def _solve_c(
     # k crossing from + to − as δ grows: f crosses the diagonal from above, a stable point;
     # the first one (largest c) is where every c between it and 1 flows to.
     crossing = (k[:, :-1] >= 0.0) & (k[:, 1:] <= 0.0) & ~((k[:, :-1] == 0.0) & (k[:, 1:] == 0.0))
-    found = crossing.any(axis=1)
-    first = np.argmax(crossing, axis=1)
-    status[idx[~found]] = C_UNRESOLVED
-    solve = everyone[found]
-    if solve.size == 0:
-        return c_star, status, iterations, residual, chi_c
+    status[idx[~crossing.any(axis=1)]] = C_UNRESOLVED
+    # Rounding noise in k can fake a crossing next to δ = 0 (where f' ≈ χ₁ > 1): solve the
+    # crossings in order of δ until one is stable.
+    tried = np.full(idx.size, -1)
+    pending = everyone[crossing.any(axis=1)]
+    while pending.size:
+        later = crossing[pending] & (np.arange(crossing.shape[1]) > tried[pending, None])
+        has_next = later.any(axis=1)
+        status[idx[pending[~has_next]]] = C_UNSTABLE
+        pending = pending[has_next]
+        if pending.size == 0:
+            break
+        first = np.argmax(later[has_next], axis=1)
+        tried[pending] = first
+        members = pending
 
-    def value_and_slope(delta: FloatArray, cells: IntArray) -> tuple[FloatArray, FloatArray]:
-        members = solve[cells]
-        return excess(delta, members), f_prime(delta, members) - 1.0
+        def value_and_slope(
+            delta: FloatArray, cells: IntArray, members: IntArray = members
+        ) -> tuple[FloatArray, FloatArray]:
+            return excess(delta, members[cells]), f_prime(delta, members[cells]) - 1.0
 
-    delta, converged, its, res = bracketed_newton(
-        value_and_slope,
-        _DELTA_GRID[first[found]],
-        _DELTA_GRID[first[found] + 1],
-        scale=lambda d: d,
-    )
-    cells = idx[solve]
-    iterations[cells] = its
-    residual[cells] = res
-    status[cells[~converged]] = C_FAILED
-    slope = f_prime(delta, solve)
-    stable = converged & (np.abs(slope) < 1.0)
-    status[cells[converged & ~stable]] = C_UNSTABLE
-    ok = cells[stable]
-    c_star[ok], status[ok], chi_c[ok] = 1.0 - delta[stable], C_FOUND, slope[stable]
+        delta, converged, its, res = bracketed_newton(
+            value_and_slope, _DELTA_GRID[first], _DELTA_GRID[first + 1], scale=lambda d: d
+        )
+        cells = idx[members]
+        iterations[cells] += its
+        residual[cells] = res
+        slope = f_prime(delta, members)
+        stable = converged & (np.abs(slope) < 1.0)
+        ok = cells[stable]
+        c_star[ok], status[ok], chi_c[ok] = 1.0 - delta[stable], C_FOUND, slope[stable]
+        failed = ~converged & ~stable
+        status[cells[failed]] = C_FAILED
+        pending = members[converged & ~stable]
     return c_star, status, iterations, residual, chi_c
 
 
@@ -643,7 +651,7 @@ def _c_report(a: MeanFieldArrays, i: int, status: int) -> RootReport:
         C_NO_Q: "not attempted: q* does not exist",
         C_Q_ZERO: "not attempted: q* = 0",
         C_UNRESOLVED: "no stable fixed point of f resolved on [−1, 1 − 1e-16]",
-        C_UNSTABLE: "the fixed point found has |f'(c)| ≥ 1: not attracting",
+        C_UNSTABLE: "every fixed point of f bracketed below 1 has |f'(c)| ≥ 1: none attracts",
         C_FAILED: f"no convergence within {MAX_ITERATIONS} iterations",
     }
     converged = status in (C_ONE, C_FOUND)
