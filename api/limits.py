@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from core.errors import InvalidInputError, WorkTooLargeError
 from service.settings import Settings
 
@@ -68,7 +70,7 @@ def _layers(depth: int | str) -> int:
 
 
 def _outputs(request: Mapping[str, Any]) -> int:
-    shape = getattr(request["y_train"], "shape", ())
+    shape = np.shape(request["y_train"])
     return int(shape[1]) if len(shape) == 2 else 1
 
 

@@ -145,7 +145,9 @@ def jsonable(value: Any) -> Any:
     """Numpy arrays and scalars to plain lists and numbers; NaN (checked) to ``None``."""
     if isinstance(value, np.ndarray):
         if value.dtype.kind == "f" and np.isnan(value).any():
-            return np.where(np.isnan(value), None, value).tolist()
+            with_nulls = value.astype(object)
+            with_nulls[np.isnan(value)] = None
+            return with_nulls.tolist()
         return value.tolist()
     if isinstance(value, np.generic):
         value = value.item()

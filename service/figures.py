@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
+from matplotlib.cm import ScalarMappable
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
@@ -57,6 +58,7 @@ def _phase_diagram(figure: Figure, request: Mapping[str, Any], result: Mapping[s
     log_chi[positive] = np.log10(chi_1[positive])
     span = float(np.max(np.abs(log_chi[positive]))) if positive.any() else 1.0
     span = span if span > 0 else 1.0
+    image: ScalarMappable
     if sigma_w2.size > 1 and sigma_b2.size > 1:
         image = axes.pcolormesh(
             sigma_w2,
