@@ -30,7 +30,7 @@ import numpy as np
 
 from core.errors import InvalidInputError
 from core.fixed_points import FixedPoints, fixed_points, is_scale_free
-from core.linalg import DeviationKernel, KernelSolver, Spectrum
+from core.linalg import KernelSolver, Spectrum
 from core.network import Network
 from core.predictions import condition, deviation_blocks
 
@@ -122,9 +122,7 @@ def spectra(
         for name in ("ntk", "nngp"):
             prepared = limit_kernel(network, xs, empty, name, progress=progress)
             notes.extend(note for note in prepared.notes if note not in notes)
-            dev = prepared.kernel
-            # the ordered limit keeps only k*11ᵀ at finite t: its spectrum is that of k*11ᵀ
-            limit = DeviationKernel(dev.v, dev.u, dev.b_train, dev.b_cross, -math.inf)
+            limit = prepared.kernel  # ordered: k*11ᵀ (τ = 0), its deviation directions A
             scale = prepared.log10_scale if math.isfinite(prepared.log10_scale) else 0.0
             per_kernel[name].append((KernelSolver(limit).spectrum(), scale))
     fp = fixed_points(network.activation, network.sigma_w2, network.sigma_b2)
