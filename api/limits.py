@@ -5,10 +5,11 @@
   work (``max_work``, in entry-layers n1·n2·depth) and result size (``max_points``² numbers
   per kernel). Above them the answer is 413, naming the limit and pointing to /v1/jobs.
 
-Work model (entry-layers, the cost of one kernel entry through one closed-form layer):
-kernels n1·n2·max(depths); spectra n²·max(depths) plus ``EIGH_WORK`` · n³ per
-eigendecomposition (two per depth); predictions (n_train + n_test)·n_train·depth (an
-infinite depth counts as ``INFINITE_DEPTH_LAYERS`` layers); a phase-diagram cell counts as
+Work model (entry-layers, the cost of one kernel entry through one closed-form layer,
+about 250 ns): kernels n1·n2·max(depths); spectra n²·max(depths) plus ``EIGH_WORK`` · n³ per
+eigendecomposition (two per depth; a dense eigh costs a few ns per n³); predictions
+(n_train + n_test)·n_train·depth plus one eigendecomposition (an infinite depth counts as
+``INFINITE_DEPTH_LAYERS`` layers); a phase-diagram cell (a few root solves) counts as
 ``GRID_CELL_WORK``.
 """
 
@@ -22,9 +23,9 @@ import numpy as np
 from core.errors import InvalidInputError, WorkTooLargeError
 from service.settings import Settings
 
-EIGH_WORK = 0.05
+EIGH_WORK = 0.02
 INFINITE_DEPTH_LAYERS = 1000
-GRID_CELL_WORK = 10_000
+GRID_CELL_WORK = 1_000
 
 
 def check_depth_limit(kind: str, request: Mapping[str, Any], settings: Settings) -> None:

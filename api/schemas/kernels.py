@@ -12,7 +12,7 @@ from api.schemas.common import FiniteDepth, Matrix, Network, request_config
 KernelName = Literal["nngp", "ntk"]
 Depths = Annotated[
     list[FiniteDepth],
-    Field(min_length=1, max_length=1000, description="depths ≤ network.depth (default [depth])"),
+    Field(min_length=1, max_length=1000),
 ]
 
 
@@ -59,11 +59,15 @@ class KernelsRequest(BaseModel):
 
     network: Network
     x1: Matrix
-    x2: Matrix | None = None
+    x2: Matrix | None = Field(
+        default=None, description="[n2][d] second inputs (default: x1, giving K(x1, x1))"
+    )
     kernels: list[KernelName] = Field(
         default=["nngp", "ntk"], min_length=1, max_length=2, description="which kernels"
     )
-    depths: Depths | None = None
+    depths: Depths | None = Field(
+        default=None, description="depths ≤ network.depth, returned sorted (default [depth])"
+    )
 
     @field_validator("depths")
     @classmethod

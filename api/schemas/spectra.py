@@ -30,7 +30,9 @@ class SpectraRequest(BaseModel):
 
     network: NetworkAnyDepth
     x: Matrix
-    depths: Depths | None = None
+    depths: Depths | None = Field(
+        default=None, description="depths ≤ network.depth, returned sorted (default [depth])"
+    )
     eigenvalues: bool = Field(default=False, description="also return every eigenvalue")
 
     @field_validator("depths")
