@@ -64,6 +64,20 @@ async def test_results_errors_and_cache_header(http: httpx.AsyncClient) -> None:
     assert "too deep" in body["detail"] and body["errors"][0]["field"] == "depth"
 
 
+async def test_identical_concurrent_requests_compute_once(
+    http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    calls = tmp_path / "calls"
+    body = {"seconds": 0.3, "calls_file": str(calls)}
+    responses = await asyncio.gather(
+        *(http.post("/v1/fake-compute/sleep", json=body) for _ in range(6))
+    )
+    assert [r.status_code for r in responses] == [200] * 6
+    assert len({r.json()["pid"] for r in responses}) == 1
+    assert calls.read_text() == "sleep\n"  # one computation in the workers, not six
+    assert (await http.post("/v1/fake-compute/sleep", json=body)).headers["x-cache"] == "hit"
+
+
 async def test_a_killed_worker_fails_its_request_and_the_next_succeeds(
     http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
