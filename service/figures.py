@@ -162,32 +162,42 @@ def _nan_if_none(value: float | None) -> float:
 
 
 def _predictions(figure: Figure, request: Mapping[str, Any], result: Mapping[str, Any]) -> None:
-    """Test predictions (first output) against training time; t = ∞ at the right edge."""
+    """Test predictions (output 0) against training time; dashed lines: the t = ∞ values."""
     axes = figure.add_subplot()
     mean = np.asarray(result["mean"], dtype=np.float64)
     times = list(result["t"])
-    finite = [float(t) for t in times if t != "inf"]
-    positive = [t for t in finite if t > 0]
-    right = (max(positive) * 10) if positive else 1.0
-    left = (min(positive) / 2) if positive else 0.1
-    x = np.array([right if t == "inf" else max(float(t), left) for t in times])
-    order = np.argsort(x, kind="stable")
-    for point in range(min(mean.shape[1], MAX_CURVES)):
-        axes.plot(x[order], mean[order, point, 0], "o-", markersize=3, label=f"x_test[{point}]")
-    axes.set_xscale("log")
-    if "inf" in times:
-        axes.axvline(right, color="0.5", linestyle=":", linewidth=1)
-        axes.annotate(
-            "t = ∞",
-            (right, 1.0),
-            xycoords=("data", "axes fraction"),
-            ha="right",
-            va="top",
-            fontsize="small",
+    finite = sorted((float(t), i) for i, t in enumerate(times) if t != "inf")
+    infinite = [i for i, t in enumerate(times) if t == "inf"]
+    points = range(min(mean.shape[1], MAX_CURVES))
+    colours = [f"C{point % 10}" for point in points]
+    if finite:
+        t_values = np.array([t for t, _ in finite])
+        rows = [i for _, i in finite]
+        for point, colour in zip(points, colours, strict=True):
+            axes.plot(
+                t_values,
+                mean[rows, point, 0],
+                "o-",
+                color=colour,
+                markersize=3,
+                label=f"x_test[{point}]",
+            )
+            for i in infinite:
+                axes.axhline(mean[i, point, 0], color=colour, linestyle="--", linewidth=1)
+        if (t_values > 0).all() and t_values.size > 1:
+            axes.set_xscale("log")
+        axes.set_xlabel(
+            r"training time t (units of $1/\eta$)" + (";  dashed: t = ∞" if infinite else "")
         )
-    axes.set_xlabel("training time t (units of 1/η)")
-    axes.set_ylabel("mean prediction f_t(x), output 0")
-    kernel = request.get("kernel", "ntk").upper()
+    else:
+        for point, colour in zip(points, colours, strict=True):
+            axes.plot(
+                [point], [mean[infinite[0], point, 0]], "o", color=colour, label=f"x_test[{point}]"
+            )
+        axes.set_xticks(list(points))
+        axes.set_xlabel("test point (t = ∞)")
+    axes.set_ylabel(r"mean prediction $f_t(x)$, output 0")
+    kernel = str(request.get("kernel", "ntk")).upper()
     axes.set_title(f"{kernel} predictions\n{_network_label(request['network'])}", fontsize="medium")
     axes.legend(fontsize="small", ncols=2)
 
