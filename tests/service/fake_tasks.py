@@ -15,8 +15,6 @@ import numpy as np
 
 from core.errors import InvalidInputError
 
-CALLS_FILE_VARIABLE = "DEEPKERNEL_TEST_CALLS_FILE"
-
 
 def execute(
     kind: str, request: Mapping[str, Any], progress: Callable[[float], None] | None = None
