@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack
 
 FloatArray = np.ndarray
 
@@ -85,6 +86,14 @@ def flow_factor(values: FloatArray, log10_units: FloatArray, log10_eta_t: float)
     safe_x = np.where(small, 1.0, x)
     ratio = np.where(small, 1.0 - x / 2.0, -np.expm1(-safe_x) / safe_x)
     return ratio * scale
+
+
+def cholesky_rcond(cholesky_factor: FloatArray, norm1: float) -> float:
+    """LAPACK's estimate of 1/κ₁ from a lower Cholesky factor (O(n²), within a factor ~n)."""
+    if cholesky_factor.size == 0 or norm1 <= 0:
+        return 1.0
+    rcond, info = scipy.linalg.lapack.dpocon(cholesky_factor, norm1, uplo="L")
+    return float(rcond) if info == 0 and rcond > 0 else 0.0
 
 
 def well_posed(cholesky_factor: FloatArray, scale: float) -> bool:
@@ -156,6 +165,8 @@ class KernelSolver:
     reg: float = 0.0
     notes: list[str] = field(default_factory=list)
     solver: str = ""
+    log10_condition_estimate: float | None = None  # from the last Cholesky (LAPACK pocon)
+    jittered: bool = False
     _eig: tuple[FloatArray, ...] | None = None
     _structured: _Householder | None = None
 
@@ -215,6 +226,9 @@ class KernelSolver:
         if self._structured is not None:
             solved = self._structured.solve(y, self.reg)
             if solved is not None:
+                self.jittered = self.jittered or solved[2] > 0
+                estimate = solved[3]
+                self.log10_condition_estimate = estimate if math.isfinite(estimate) else None
                 self._note_solver(
                     f"structured Cholesky (jitter {solved[2]:.0e})"
                     if solved[2]
@@ -242,8 +256,12 @@ class KernelSolver:
                 continue
             if jitter:
                 self._note_solver(f"Cholesky with jitter {jitter:.0e}×mean(diag)")
+                self.jittered = True
             else:
                 self._note_solver("Cholesky")
+            self.log10_condition_estimate = -log10_or_neg_inf(
+                cholesky_rcond(factor[0], float(np.max(np.abs(a).sum(axis=0))))
+            )
             # K α = y − (λ̂ + jitter) α exactly: no cancellation against a large α
             return k_cross @ alpha, y - (self.reg + jitter * scale) * alpha
         self._note_solver("eigh pseudo-inverse (Cholesky failed even with jitter)")
@@ -423,14 +441,16 @@ class _Householder:
             means.append(mean)
         return np.array(means), np.array(trains)
 
-    def solve(self, y: FloatArray, reg: float) -> tuple[FloatArray, FloatArray, float] | None:
+    def solve(
+        self, y: FloatArray, reg: float
+    ) -> tuple[FloatArray, FloatArray, float, float] | None:
         """t = ∞ by the Schur complement on the big mode and a Cholesky of the deviation block.
 
-        Returns (test mean, train mean, jitter used) or None when the block is not positive
-        definite even with jitter (the caller falls back to the eigendecomposition).
+        Returns (test mean, train mean, jitter used, log10 κ estimate) or None when the block
+        is not positive definite even with jitter (the caller falls back to eigh).
         """
         tau = pow10(self.log10_tau)
-        _, rho, r = self._small_units(reg)
+        e_s, rho, r = self._small_units(reg)
         c2 = rho * self.c + r * np.eye(self.c.shape[0])
         scale = float(np.mean(np.diag(c2))) if c2.size else 1.0
         yh = self.reflect(y)
@@ -448,6 +468,14 @@ class _Householder:
             denom = self.a + reg - tau * rho * float(self.b @ rb)
             if not (np.all(np.isfinite(z2)) and np.all(np.isfinite(rb)) and denom > 0):
                 continue
+            block_norm = float(np.max(np.abs(c2).sum(axis=0))) if c2.size else 1.0
+            rcond = cholesky_rcond(factor[0], block_norm)
+            # κ ≈ (a + λ̂) / (10^e_s λ_min(c2)), λ_min(c2) ≈ rcond·‖c2‖₁
+            log10_kappa = (
+                math.log10(self.a + reg) - e_s - math.log10(max(rcond * block_norm, 1e-300))
+                if c2.size
+                else 0.0
+            )
             w1 = (yh[0] - rho * (self.b @ z2)) / denom  # [k]
             tw2 = rho * (z2 - tau * np.outer(rb, w1))  # τ w₂
             u = self.kernel.u
@@ -456,5 +484,5 @@ class _Householder:
             shift = r + jitter * scale
             reg_w = np.vstack([reg * w1[None, :], shift * (z2 - tau * np.outer(rb, w1))])
             train = y - self.reflect(reg_w)
-            return mean, train, jitter
+            return mean, train, jitter, log10_kappa
         return None

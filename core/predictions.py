@@ -178,10 +178,16 @@ def solve_prepared(
         if log10_reg > 300:
             warnings.append("diag_reg exceeds the kernel by more than 1e300: clipped to that")
     solver = KernelSolver(dev, reg)
-    spectrum = solver.spectrum() if len(times) > 0 else None
-    assert spectrum is not None
-    lam_max = float(np.max(spectrum.values * np.power(10.0, np.minimum(spectrum.log10_units, 0))))
-    log10_eta = _log10_rate(learning_rate, s, lam_max)
+    finite_times = any(0 < time < math.inf for time in times)
+    spectrum = solver.spectrum() if finite_times else None
+    log10_eta = math.inf
+    if spectrum is not None:
+        lam_max = float(
+            np.max(spectrum.values * np.power(10.0, np.minimum(spectrum.log10_units, 0)))
+        )
+        log10_eta = _log10_rate(learning_rate, s, lam_max)
+    elif learning_rate is not None:
+        log10_eta = math.log10(learning_rate) + s
     log10_eta_t = []
     for time in times:
         if time == 0.0:
@@ -202,18 +208,26 @@ def solve_prepared(
             "do not commute"
         )
     mean, train = solver.predict(y, log10_eta_t)
-    kappa, log10_kappa, lower = condition(spectrum)
+    estimate = solver.log10_condition_estimate
+    if spectrum is None and estimate is not None and not solver.jittered:
+        # t = ∞ only: LAPACK's O(n²) estimate from the Cholesky factor (within a factor ~n)
+        log10_kappa: float | None = max(estimate, 0.0)
+        kappa = 10.0**log10_kappa if log10_kappa < 300 else None
+        lower = False
+        approx = "≈ "
+    else:
+        kappa, log10_kappa, lower = condition(spectrum or solver.spectrum())
+        approx = "≥ " if lower else ""
     if solver.solver:
         warnings.append(f"solver: {solver.solver}")
     if log10_kappa is not None:
-        bound = "≥ " if lower else ""
-        warnings.append(f"condition number of the training kernel: {bound}10^{log10_kappa:.2f}")
+        warnings.append(f"condition number of the training kernel: {approx}10^{log10_kappa:.2f}")
     if lower:
         warnings.append(
             "the training kernel is singular to float64 precision: the t = ∞ solution uses "
             "the modes that float64 resolves"
         )
-    eta_out = None if log10_eta == math.inf else _finite_or_none(log10_eta - s)
+    eta_out = None if not finite_times or log10_eta == math.inf else _finite_or_none(log10_eta - s)
     return PredictionResult(
         t=list(times),
         mean=_finite(mean),
