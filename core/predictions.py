@@ -211,8 +211,9 @@ def solve_prepared(
     estimate = solver.log10_condition_estimate
     if spectrum is None and estimate is not None and not solver.jittered:
         # t = ∞ only: LAPACK's O(n²) estimate from the Cholesky factor (within a factor ~n)
-        log10_kappa: float | None = max(estimate, 0.0)
-        kappa = 10.0**log10_kappa if log10_kappa < 300 else None
+        bounded = max(estimate, 0.0)
+        log10_kappa: float | None = bounded
+        kappa = 10.0**bounded if bounded < 300 else None
         lower = False
         approx = "≈ "
     else:
