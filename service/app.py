@@ -11,13 +11,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Security
 from fastapi.middleware import Middleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.security import APIKeyHeader
 
-from api.problems import install_exception_handlers, problem_response
+from api.problems import PROBLEM_MEDIA_TYPE, Problem, install_exception_handlers, problem_response
 from api.routes import router as api_router
 from service.cache import MemoryCache, RedisCache, ResultCache
 from service.compute import ComputeService
@@ -44,6 +46,20 @@ Errors are RFC 9457 `application/problem+json`. When the service is configured w
 (`DEEPKERNEL_API_KEYS`), every `/v1/*` request needs an `X-API-Key` header; the operations
 endpoints and these docs stay open.
 """
+
+API_KEY = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    auto_error=False,  # documents the header; service.middleware.ApiKeyMiddleware enforces it
+    description="Needed on /v1/* only when the service is configured with DEEPKERNEL_API_KEYS.",
+)
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": Problem,
+        "description": "Missing or invalid X-API-Key (only when the service has API keys)",
+        "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+}
 
 
 def operation_id(route: APIRoute) -> str:
@@ -104,7 +120,7 @@ def create_app(settings: Settings | None = None, *, runner: str = DEFAULT_RUNNER
     install_exception_handlers(app)
     app.add_exception_handler(ServiceError, _on_service_error)
     app.include_router(health_router)
-    app.include_router(api_router)
+    app.include_router(api_router, dependencies=[Security(API_KEY)], responses=UNAUTHORIZED)
     install_docs(app)
     return app
 
