@@ -117,6 +117,7 @@ class ProcessPool:
             *(asyncio.to_thread(self._spawn) for _ in range(self.workers))
         )
         for worker in spawned:
+            self._all.add(worker)
             self._idle.put_nowait(worker)
 
     async def close(self) -> None:
@@ -125,7 +126,8 @@ class ProcessPool:
         for task in list(self._replacing):
             with contextlib.suppress(BaseException):
                 await task
-        await asyncio.to_thread(self._stop_all)
+        await asyncio.to_thread(self._stop_all, list(self._all))
+        self._all.clear()
         self._io.shutdown(wait=False, cancel_futures=True)
 
     def _spawn(self) -> _Worker:
@@ -138,22 +140,20 @@ class ProcessPool:
         )
         process.start()
         child.close()
-        worker = _Worker(process, parent)
-        self._all.add(worker)
-        return worker
+        return _Worker(process, parent)
 
-    def _stop_all(self) -> None:
-        for worker in list(self._all):
+    @staticmethod
+    def _stop_all(workers: list[_Worker]) -> None:
+        for worker in workers:
             with contextlib.suppress(OSError):
                 worker.conn.send(None)
         deadline = time.monotonic() + 2.0
-        for worker in list(self._all):
+        for worker in workers:
             worker.process.join(max(0.0, deadline - time.monotonic()))
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(1.0)
             worker.conn.close()
-            self._all.discard(worker)
 
     # -- work ---------------------------------------------------------------------------
 
@@ -252,7 +252,9 @@ class ProcessPool:
             "worker replaced",
             extra={"pid": worker.pid, "exit": _exit_reason(worker.process)},
         )
-        self._idle.put_nowait(await asyncio.to_thread(self._spawn))
+        fresh = await asyncio.to_thread(self._spawn)
+        self._all.add(fresh)
+        self._idle.put_nowait(fresh)
 
     # -- state --------------------------------------------------------------------------
 
