@@ -1,0 +1,179 @@
+"""The activation interface: Gaussian expectations of φ and φ' (MATH.md §2).
+
+Conventions, for every method (elementwise, broadcasting float64 arrays):
+
+* ``z ~ N(0, 1)``; ``(u, v) ~ N(0, [[q1, q12], [q12, q2]])``; ``c = q12 / √(q1 q2)``.
+* ``delta = 1 − c`` is the *cosine deficit*, in [0, 2]. The deep recursion carries it
+  directly because near c = 1 (every entry after a few ordered layers) ``1 − c`` computed
+  from ``c`` has lost all its digits (MATH.md §7).
+* The *deficit forms* return the Cauchy–Schwarz gap of an expectation, computed without
+  cancellation when ``delta → 0`` and ``q1 → q2``:
+
+      correlation_deficit(q1, q2, delta)            = √(V(q1) V(q2)) − E[φ(u) φ(v)]
+      derivative_correlation_deficit(q1, q2, delta) = √(W(q1) W(q2)) − E[φ'(u) φ'(v)]
+
+  with V(q) = E[φ(√q z)²] and W(q) = E[φ'(√q z)²]; both gaps are ≥ 0.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+Array = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class ParameterInfo:
+    """One numeric parameter of an activation: default and closed bounds."""
+
+    name: str
+    default: float
+    lower: float
+    upper: float
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ActivationInfo:
+    """What GET /v1/activations lists for one registry entry."""
+
+    name: str
+    parameters: list[ParameterInfo]
+    closed_form: bool
+    formula: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "parameters": [
+                {
+                    "name": p.name,
+                    "default": p.default,
+                    "lower": p.lower,
+                    "upper": p.upper,
+                    "description": p.description,
+                }
+                for p in self.parameters
+            ],
+            "closed_form": self.closed_form,
+            "formula": self.formula,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Activation(ABC):
+    """An activation φ with the Gaussian expectations the kernel recursion needs.
+
+    ``name`` and ``params`` identify it (``params`` are the registry parameters, e.g.
+    ``{"alpha": 0.1}``); ``closed_form`` says whether the expectations are analytic or
+    numerical (then ``quadrature`` names the rule).
+    """
+
+    name: str
+    params: dict[str, float] = field(default_factory=dict)
+
+    closed_form: bool = True
+    quadrature: str = "closed form"
+
+    def spec(self) -> dict[str, object]:
+        """The canonical plain-data spec: ``{"name": ..., **params}``."""
+        return {"name": self.name, **self.params}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Activation) and self.spec() == other.spec()
+
+    def __hash__(self) -> int:
+        return hash((self.name, tuple(sorted(self.params.items()))))
+
+    @abstractmethod
+    def variance(self, q: ArrayLike) -> Array:
+        """V(q) = E[φ(√q z)²]."""
+
+    @abstractmethod
+    def variance_slope(self, q: ArrayLike) -> Array:
+        """dV/dq = E[φ'(√q z)² + φ(√q z) φ''(√q z)]."""
+
+    @abstractmethod
+    def derivative_variance(self, q: ArrayLike) -> Array:
+        """W(q) = E[φ'(√q z)²]."""
+
+    @abstractmethod
+    def correlation(self, q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
+        """E[φ(u) φ(v)]."""
+
+    @abstractmethod
+    def derivative_correlation(self, q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
+        """E[φ'(u) φ'(v)]."""
+
+    @abstractmethod
+    def correlation_deficit(self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike) -> Array:
+        """√(V(q1) V(q2)) − E[φ(u) φ(v)] at cosine deficit ``delta`` = 1 − c (≥ 0)."""
+
+    @abstractmethod
+    def derivative_correlation_deficit(
+        self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike
+    ) -> Array:
+        """√(W(q1) W(q2)) − E[φ'(u) φ'(v)] at cosine deficit ``delta`` = 1 − c (≥ 0)."""
+
+
+# --- named numerical guards, shared by all activations -------------------------------
+
+
+def as_array(x: ArrayLike) -> Array:
+    """float64 view of ``x`` (no copy when already float64)."""
+    return np.asarray(x, dtype=np.float64)
+
+
+def clamped_sqrt(x: ArrayLike) -> Array:
+    """√max(x, 0): square root of a quantity that is ≥ 0 up to rounding."""
+    return np.sqrt(np.maximum(as_array(x), 0.0))
+
+
+def clipped_cosine_deficits(
+    q1: ArrayLike, q2: ArrayLike, q12: ArrayLike
+) -> tuple[Array, Array, Array]:
+    """(c, 1 − c, 1 + c) with c = q12/√(q1 q2) clipped to [−1, 1].
+
+    ``1 ∓ c`` are formed as (√(q1 q2) ∓ q12)/√(q1 q2) so that no digit is lost beyond the
+    one rounding of ``q12``. A zero variance (a constant pre-activation) gives c = 0: the
+    expectations do not depend on c then.
+    """
+    q1, q2, q12 = np.broadcast_arrays(as_array(q1), as_array(q2), as_array(q12))
+    root = np.sqrt(np.maximum(q1 * q2, 0.0))
+    safe = np.where(root > 0.0, root, 1.0)
+    c = np.clip(np.where(root > 0.0, q12 / safe, 0.0), -1.0, 1.0)
+    minus = np.clip(np.where(root > 0.0, (root - q12) / safe, 1.0), 0.0, 2.0)
+    plus = np.clip(np.where(root > 0.0, (root + q12) / safe, 1.0), 0.0, 2.0)
+    return c, minus, plus
+
+
+def angle_from_deficits(minus: ArrayLike, plus: ArrayLike) -> Array:
+    """θ = arccos c from 1 − c and 1 + c without the √ε loss of arccos near c = ±1.
+
+    θ = 2 arcsin(√((1 − c)/2)) for c ≥ 0 and π − 2 arcsin(√((1 + c)/2)) for c < 0.
+    """
+    minus, plus = as_array(minus), as_array(plus)
+    near_one = 2.0 * np.arcsin(np.sqrt(np.clip(minus, 0.0, 2.0) / 2.0))
+    near_minus_one = np.pi - 2.0 * np.arcsin(np.sqrt(np.clip(plus, 0.0, 2.0) / 2.0))
+    return np.where(minus <= 1.0, near_one, near_minus_one)
+
+
+def sin_minus_theta_cos(theta: ArrayLike) -> Array:
+    """S(θ) = sin θ − θ cos θ ≥ 0 on [0, π], by its series below θ = 1 (no cancellation).
+
+    S(θ) = Σ_{k≥1} (−1)^{k+1} 2k θ^{2k+1} / (2k+1)!; 12 terms reach 1e-17 relative at θ=1.
+    """
+    theta = as_array(theta)
+    small = np.minimum(theta, 1.0)
+    t2 = small * small
+    term = small.copy()  # θ^{2k+1}/(2k+1)! at k = 0
+    total = np.zeros_like(small)
+    for k in range(1, 13):
+        term = -term * t2 / ((2 * k) * (2 * k + 1))
+        total -= 2 * k * term
+    direct = np.sin(theta) - theta * np.cos(theta)
+    return np.where(theta < 1.0, total, direct)
