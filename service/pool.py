@@ -178,6 +178,9 @@ class ProcessPool:
         try:
             async with asyncio.timeout(timeout):
                 worker = await self._idle.get()
+                while not worker.process.is_alive():  # died while idle: replace, take another
+                    self._replace(worker)
+                    worker = await self._idle.get()
                 message = await self._use(worker, kind, request, progress)
         except TimeoutError:
             raise ComputeTimeoutError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from collections.abc import AsyncIterator
 
 import pytest
@@ -117,3 +118,12 @@ async def test_a_runner_that_cannot_load_is_reported_not_crash_looped() -> None:
         assert broken.restarts == 0
     finally:
         await broken.close()
+
+
+async def test_a_worker_that_died_while_idle_is_replaced_before_use(pool: ProcessPool) -> None:
+    victim = min(pool.pids())
+    os.kill(victim, signal.SIGKILL)
+    await until(lambda: not is_alive(victim) or victim not in pool.pids())
+    results = await asyncio.gather(*(pool.run("echo", {"value": i}) for i in range(3)))
+    assert [r["value"] for r in results] == [0, 1, 2]  # no request paid for the death
+    await until(lambda: pool.status()["alive"] == 2 and pool.restarts == 1)
