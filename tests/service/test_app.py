@@ -7,6 +7,9 @@ of tests/service/fake_tasks.py through the real ComputeService and worker pool.
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 import os
 import re
 import signal
@@ -17,6 +20,7 @@ import httpx
 import pytest
 
 from service.cli import main
+from service.logs import JsonFormatter
 from service.settings import Settings
 from tests.conftest import open_client
 from tests.service.fake_app import assert_problem, fake_app, until
@@ -48,6 +52,29 @@ async def test_request_id_is_echoed_or_made(http: httpx.AsyncClient) -> None:
     assert re.fullmatch(r"[0-9a-f]{32}", unsafe.headers["x-request-id"])
     problem = await http.post("/v1/fake-compute/fail", json={"detail": "no", "field": "x"})
     assert "x-request-id" in problem.headers
+
+
+async def test_access_logs_are_json_lines_with_the_request_id(http: httpx.AsyncClient) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    access = logging.getLogger("deepkernel.access")
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        await http.post("/v1/fake-compute/echo", json={}, headers={"X-Request-ID": "log-1"})
+    finally:
+        access.removeHandler(handler)
+    (line,) = stream.getvalue().splitlines()
+    entry = json.loads(line)
+    assert entry["request_id"] == "log-1" and entry["message"] == "request"
+    assert (entry["method"], entry["route"], entry["status"]) == (
+        "POST",
+        "/v1/fake-compute/{kind}",
+        200,
+    )
+    assert entry["path"] == "/v1/fake-compute/echo" and entry["duration_ms"] > 0
+    assert entry["level"] == "info" and entry["time"].endswith("Z")
 
 
 async def test_results_errors_and_cache_header(http: httpx.AsyncClient) -> None:
