@@ -25,7 +25,7 @@ Regularisation adds λ̂·I (normalised units) to K̂(X, X).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
@@ -157,18 +157,18 @@ class Spectrum:
 class KernelSolver:
     """Factor a normalised training kernel once; predict at any set of training times.
 
-    ``reg`` is λ̂ (normalised units) added to K̂(X, X). ``solver`` and ``notes`` record what was
-    actually done (for the warnings of a prediction).
+    ``reg`` is λ̂ (normalised units) added to K̂(X, X). ``solver`` records what was actually
+    done (for the warnings of a prediction).
     """
 
     kernel: DeviationKernel
     reg: float = 0.0
-    notes: list[str] = field(default_factory=list)
     solver: str = ""
     log10_condition_estimate: float | None = None  # from the last Cholesky (LAPACK pocon)
     jittered: bool = False
     _eig: tuple[FloatArray, ...] | None = None
     _structured: _Householder | None = None
+    _decomposition: tuple[FloatArray, float, FloatArray, FloatArray] | None = None
 
     def __post_init__(self) -> None:
         k = self.kernel
@@ -194,7 +194,7 @@ class KernelSolver:
             noise = n * _EPS * max(float(np.max(np.abs(lam))), 0.0)
             return Spectrum(lam, np.zeros(n), lam > noise, noise, 0.0)
         house = self._structured
-        big, _, mu, log10_small = house.eig(self.reg)
+        big, _, mu, log10_small = house.eig(self.reg, self._decomposed())
         values = np.concatenate([mu, [big]])
         units = np.concatenate([np.full(mu.size, log10_small), [0.0]])
         noise = house.mu_noise()
@@ -268,6 +268,12 @@ class KernelSolver:
         means, trains = self._flow(y, [math.inf])
         return means[0], trains[0]
 
+    def _decomposed(self) -> tuple[FloatArray, float, FloatArray, FloatArray]:
+        assert self._structured is not None
+        if self._decomposition is None:
+            self._decomposition = self._structured.decompose()
+        return self._decomposition
+
     def _note_solver(self, name: str) -> None:
         if name not in self.solver.split("; "):
             self.solver = name if not self.solver else f"{self.solver}; {name}"
@@ -282,7 +288,7 @@ class KernelSolver:
 
     def _flow(self, y: FloatArray, log10_eta_t: list[float]) -> tuple[FloatArray, FloatArray]:
         if self._structured is not None:
-            return self._structured.flow(y, self.reg, log10_eta_t)
+            return self._structured.flow(y, self.reg, log10_eta_t, self._decomposed())
         lam, vec = self._dense_eig()
         noise = lam.size * _EPS * max(float(np.max(np.abs(lam))), 0.0)
         lam = np.where(lam > noise, lam, 0.0)
@@ -372,12 +378,20 @@ class _Householder:
                 break
         return x, lam0
 
-    def eig(self, reg: float) -> tuple[float, FloatArray, FloatArray, float]:
-        """(λ₀ + λ̂, γ, μ, e_s): the big eigenvalue; eig(C-block) γ ascending and the small
-        eigenvalues 10^e_s·μ of K̂ + λ̂I."""
+    def decompose(self) -> tuple[FloatArray, float, FloatArray, FloatArray]:
+        """(x̃, λ₀, γ, W): the big mode [1; τx̃] with eigenvalue λ₀ and the eigenpairs of the
+        deviation block (the small eigenvalues are τγ, their eigenvectors S N W)."""
         x, lam0 = self._decouple()
+        gamma, w = scipy.linalg.eigh(self._small_block(x), check_finite=False)
+        return x, lam0, gamma, w
+
+    def eig(
+        self, reg: float, dec: tuple[FloatArray, float, FloatArray, FloatArray]
+    ) -> tuple[float, FloatArray, FloatArray, float]:
+        """(λ₀ + λ̂, γ, μ, e_s): the big eigenvalue; γ ascending and the small eigenvalues
+        10^e_s·μ of K̂ + λ̂I."""
+        _, lam0, gamma, _ = dec
         e_s, rho, r = self._small_units(reg)
-        gamma = scipy.linalg.eigh(self._small_block(x), eigvals_only=True, check_finite=False)
         return lam0 + reg, gamma, rho * gamma + r, e_s
 
     def _n_apply(self, x: FloatArray, mat: FloatArray) -> FloatArray:
@@ -403,12 +417,16 @@ class _Householder:
         return (inner + inner.T) / 2.0
 
     def flow(
-        self, y: FloatArray, reg: float, log10_eta_t: list[float]
+        self,
+        y: FloatArray,
+        reg: float,
+        log10_eta_t: list[float],
+        dec: tuple[FloatArray, float, FloatArray, FloatArray],
     ) -> tuple[FloatArray, FloatArray]:
-        x, lam0 = self._decouple()
+        """Test and train means of the gradient flow for each log10(η t), from decompose()."""
+        x, lam0, gamma, w = dec
         tau = pow10(self.log10_tau)
         e_s, rho, r = self._small_units(reg)
-        gamma, w = scipy.linalg.eigh(self._small_block(x), check_finite=False)
         noise = self.mu_noise()
         resolved = gamma > noise
         mu = rho * np.where(resolved, gamma, 0.0) + r
