@@ -12,12 +12,10 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import tomllib
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import yaml
 from pydantic import AliasChoices
 
 from service.settings import Settings
+from tests.live_server import console_script, free_port, live_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -83,12 +82,6 @@ def cmd_port(cmd: list[str]) -> int:
     return int(cmd[cmd.index("--port") + 1])
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 # -- Dockerfile ---------------------------------------------------------------------------
 
 
@@ -137,34 +130,13 @@ def test_dockerfile_env_names_are_settings() -> None:
 
 @pytest.fixture
 def served_like_the_image() -> Iterator[int]:
-    """Start the image's CMD, as written, on a free port of this machine."""
-    (cmd_args,) = instruction("CMD")
-    cmd = exec_form(cmd_args)
+    """Start the image's CMD, as written but on a free loopback port of this machine."""
+    cmd = exec_form(instruction("CMD")[0])
     port = free_port()
     cmd[cmd.index("--port") + 1] = str(port)
     cmd[cmd.index("--host") + 1] = "127.0.0.1"
-    executable = shutil.which(cmd[0], path=str(Path(sys.executable).parent))
-    assert executable, f"console script {cmd[0]} is not installed"
-    env = {**os.environ, "DEEPKERNEL_WORKERS": "1"}
-    env.pop("REDIS_URL", None)
-    proc = subprocess.Popen(
-        [executable, *cmd[1:]], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("the image's CMD did not answer /healthz within 60 s")
+    with live_server([console_script(cmd[0]), *cmd[1:]], port, {"DEEPKERNEL_WORKERS": "1"}):
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_image_cmd_serves_and_its_healthcheck_passes(
