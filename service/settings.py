@@ -62,8 +62,28 @@ class Settings(BaseSettings):
         default=frozenset(), description="comma-separated; empty = authentication off"
     )
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Dask scheduler address (tcp://host:8786); unset = the local process pool",
+    )
+    job_max_points: int = Field(default=20_000, ge=1, description="max_points for a job")
+    job_max_work: float = Field(
+        default=1e11, gt=0, description="max_work for a job, in entry-layers (~7 h on one core)"
+    )
+    job_timeout_seconds: float = Field(default=6 * 3600.0, gt=0, description="per job task")
+    job_queue_size: int = Field(
+        default=64, ge=1, description="jobs queued or running in this process at once"
+    )
+    job_retention_seconds: int = Field(
+        default=7 * 86400, ge=1, description="how long a job's status and result are kept"
+    )
+    job_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="a running job not heartbeated for this long is taken to have lost its runner",
+    )
 
-    @field_validator("redis_url", mode="before")
+    @field_validator("redis_url", "dask_scheduler", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
