@@ -20,6 +20,8 @@ from matplotlib.figure import Figure
 DPI = 150
 MAX_CURVES = 8
 """At most this many test points get a curve in the predictions figure."""
+SWEEP_XI_FACTOR = 6.0
+"""The sweeps maps draw the depth scales ξ₁, ξ* and this multiple of them."""
 
 
 def render_figure(kind: str, request: Mapping[str, Any], result: Mapping[str, Any]) -> bytes:
@@ -202,8 +204,93 @@ def _predictions(figure: Figure, request: Mapping[str, Any], result: Mapping[str
     axes.legend(fontsize="small", ncols=2)
 
 
+def _sweeps(figure: Figure, request: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+    """Heat maps over (σ_w², depth): train and test accuracy (or log₁₀ loss) after training
+    time t, and the test map at t = ∞, with the depth scales ξ₁ (ordered), ξ* (chaotic)."""
+    times = list(result["t"])
+    finite = [i for i, t in enumerate(times) if t != "inf"]
+    infinite = [i for i, t in enumerate(times) if t == "inf"]
+    shown = max(finite, key=lambda i: float(times[i])) if finite else infinite[0]
+    accuracy = result.get("train_accuracy") is not None
+    chance = 1.0 / float(result["classes"]) if accuracy else 0.0
+    panels = [("train", shown), ("test", shown)]
+    if infinite and shown != infinite[0]:
+        panels.append(("test", infinite[0]))
+    figure.set_size_inches(4.2 * len(panels) + 0.8, 4.4)
+    sigma_w2 = np.asarray(result["sigma_w2"], dtype=np.float64)
+    depths = np.asarray(result["depths"], dtype=np.float64)
+    log_depth = depths.size > 1 and depths.max() / depths.min() >= 20
+    w2_edges = _edges(sigma_w2, log=False)
+    depth_edges = _edges(depths, log=log_depth)
+    xi_1 = np.array([_nan_if_none(v) for v in result["xi_1"]])
+    xi_star = np.array([_nan_if_none(v) for v in result["xi_star"]])
+    axes_list = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    image: ScalarMappable | None = None
+    for axes, (which, index) in zip(axes_list, panels, strict=True):
+        if accuracy:
+            values = np.asarray(result[f"{which}_accuracy"][index], dtype=np.float64)
+            image = axes.pcolormesh(
+                w2_edges, depth_edges, values.T, cmap="viridis", vmin=chance, vmax=1.0
+            )
+        else:
+            loss = np.asarray(result[f"{which}_loss"][index], dtype=np.float64)
+            values = np.log10(np.maximum(loss, 1e-300))
+            image = axes.pcolormesh(w2_edges, depth_edges, values.T, cmap="viridis_r")
+            figure.colorbar(image, ax=axes, label=rf"$\log_{{10}}$ {which} loss")
+        for scales, label, colour in (
+            (xi_1, r"$\xi_1$", "white"),
+            (xi_star, r"$\xi^*$", "#ff9a9a"),
+        ):
+            for factor, style in ((1.0, "-"), (SWEEP_XI_FACTOR, "--")):
+                axes.plot(
+                    sigma_w2,
+                    factor * scales,
+                    style,
+                    color=colour,
+                    linewidth=1.6,
+                    label=label if factor == 1.0 else f"{factor:g}{label}",
+                )
+        axes.set_xlim(w2_edges[0], w2_edges[-1])
+        axes.set_ylim(depth_edges[0], depth_edges[-1])
+        if log_depth:
+            axes.set_yscale("log")
+        time = "∞" if times[index] == "inf" else f"{float(times[index]):g}"
+        name = "accuracy" if accuracy else "loss"
+        axes.set_title(f"{which} {name}, t = {time}", fontsize="medium")
+        axes.set_xlabel(r"weight variance $\sigma_w^2$")
+    axes_list[0].set_ylabel("depth L (affine layers)")
+    handles, labels = axes_list[0].get_legend_handles_labels()
+    if handles:
+        axes_list[-1].legend(handles, labels, loc="upper right", fontsize="x-small", framealpha=0.6)
+    if accuracy and image is not None:
+        figure.colorbar(
+            image, ax=list(axes_list), label="argmax accuracy (bottom: chance, 1/classes)"
+        )
+    n_train = len(request["x_train"])
+    n_test = len(request["x_test"])
+    figure.suptitle(
+        f"Trainability and generalization, {_activation_label(result['activation'])}, "
+        f"$\\sigma_b^2$={float(result['sigma_b2']):g}; {n_train} train / {n_test} test points",
+        fontsize="medium",
+    )
+
+
+def _edges(centres: np.ndarray, *, log: bool) -> np.ndarray:
+    """Cell edges around sorted centres (geometric midpoints on a log axis)."""
+    values = np.log(centres) if log else centres
+    if values.size == 1:
+        edges = np.array([values[0] - 0.5, values[0] + 0.5])
+    else:
+        mid = (values[1:] + values[:-1]) / 2
+        edges = np.concatenate(
+            [[values[0] - (mid[0] - values[0])], mid, [values[-1] + (values[-1] - mid[-1])]]
+        )
+    return np.exp(edges) if log else edges
+
+
 _FIGURES: dict[str, Callable[[Figure, Mapping[str, Any], Mapping[str, Any]], None]] = {
     "phase-diagram": _phase_diagram,
     "spectra": _spectra,
     "predictions": _predictions,
+    "sweeps": _sweeps,
 }
