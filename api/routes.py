@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routers import activations, fixed_points, kernels, phase_diagram, predictions, spectra
+from api.routers import (
+    activations,
+    fixed_points,
+    kernels,
+    phase_diagram,
+    predictions,
+    spectra,
+    sweeps,
+)
 
 router = APIRouter()
-for module in (activations, fixed_points, phase_diagram, kernels, spectra, predictions):
+for module in (activations, fixed_points, phase_diagram, kernels, spectra, predictions, sweeps):
     router.include_router(module.router)

@@ -9,6 +9,7 @@ from api.schemas.kernels import KernelsRequest
 from api.schemas.phase_diagram import PhaseDiagramRequest
 from api.schemas.predictions import PredictionsRequest
 from api.schemas.spectra import SpectraRequest
+from api.schemas.sweeps import SweepsRequest
 
 REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "fixed-points": FixedPointsRequest,
@@ -16,5 +17,6 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "kernels": KernelsRequest,
     "spectra": SpectraRequest,
     "predictions": PredictionsRequest,
+    "sweeps": SweepsRequest,
 }
 """The request body model of each compute kind (the last path segment of its endpoint)."""
