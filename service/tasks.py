@@ -57,7 +57,10 @@ def _fixed_points(request: Mapping[str, Any], progress: Progress) -> dict[str, A
     return fixed_points(activation, request["sigma_w2"], request["sigma_b2"]).to_dict()
 
 
-def _axis(spec: Mapping[str, Any]) -> np.ndarray:
+def _axis(spec: Mapping[str, Any] | list[float]) -> np.ndarray:
+    """A canonical range ``{start, stop, num}``, or explicit values (a part of a split)."""
+    if isinstance(spec, list):
+        return np.asarray(spec, dtype=np.float64)
     return np.linspace(spec["start"], spec["stop"], spec["num"])
 
 
@@ -123,6 +126,57 @@ def _predictions(request: Mapping[str, Any], progress: Progress) -> dict[str, An
     )
     return result.to_dict()
 
+
+def split(kind: str, request: Mapping[str, Any], parts: int) -> list[dict[str, Any]]:
+    """At most ``parts`` independent requests that together compute ``request``.
+
+    Kinds without a splitter, or too small to split, give ``[request]``. Each part is a
+    request of the same kind; :func:`merge` joins their results in order.
+    """
+    splitter = _SPLITTERS.get(kind)
+    if splitter is None or parts < 2:
+        return [dict(request)]
+    return splitter(request, parts)
+
+
+def merge(kind: str, request: Mapping[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The result of ``request`` from the results of its :func:`split` parts, in order."""
+    if len(results) == 1:
+        return results[0]
+    return _MERGERS[kind](request, results)
+
+
+def _chunks(size: int, parts: int) -> list[slice]:
+    bounds = np.linspace(0, size, min(size, parts) + 1).round().astype(int)
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _split_phase_diagram(request: Mapping[str, Any], parts: int) -> list[dict[str, Any]]:
+    """Blocks of σ_b² rows (each row of the grid is independent of the others)."""
+    rows = _axis(request["sigma_b2"])
+    return [{**request, "sigma_b2": rows[block].tolist()} for block in _chunks(rows.size, parts)]
+
+
+def _merge_phase_diagram(
+    request: Mapping[str, Any], results: list[dict[str, Any]]
+) -> dict[str, Any]:
+    merged = dict(results[0])
+    for name in ("sigma_b2", "chi_1", "chi_c_star", "q_star", "c_star", "xi_c_star"):
+        merged[name] = np.concatenate([part[name] for part in results])
+    merged["phase"] = [row for part in results for row in part["phase"]]
+    merged["critical_line"] = {
+        axis: np.concatenate([part["critical_line"][axis] for part in results])
+        for axis in ("sigma_b2", "sigma_w2")
+    }
+    return merged
+
+
+_SPLITTERS: dict[str, Callable[[Mapping[str, Any], int], list[dict[str, Any]]]] = {
+    "phase-diagram": _split_phase_diagram,
+}
+_MERGERS: dict[str, Callable[[Mapping[str, Any], list[dict[str, Any]]], dict[str, Any]]] = {
+    "phase-diagram": _merge_phase_diagram,
+}
 
 _TASKS: dict[str, Callable[[Mapping[str, Any], Progress], dict[str, Any]]] = {
     "fixed-points": _fixed_points,
