@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -148,7 +149,7 @@ def merge(kind: str, request: Mapping[str, Any], results: list[dict[str, Any]]) 
 
 def _chunks(size: int, parts: int) -> list[slice]:
     bounds = np.linspace(0, size, min(size, parts) + 1).round().astype(int)
-    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    return [slice(int(a), int(b)) for a, b in pairwise(bounds)]
 
 
 def _split_phase_diagram(request: Mapping[str, Any], parts: int) -> list[dict[str, Any]]:
