@@ -13,13 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from itertools import pairwise
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from core.activations import get_activation
 from core.errors import InvalidInputError
 from core.network import Network
+
+if TYPE_CHECKING:
+    from core.sweeps import SweepProblem
 
 Progress = Callable[[float], None] | None
 
@@ -128,6 +131,30 @@ def _predictions(request: Mapping[str, Any], progress: Progress) -> dict[str, An
     return result.to_dict()
 
 
+def sweep_problem_from(request: Mapping[str, Any]) -> SweepProblem:
+    """The core's validated sweep from a canonical sweeps request (``sigma_w2`` a range or,
+    in a part of a split, explicit values); y arrays of integer dtype are class labels."""
+    from core.sweeps import sweep_problem
+
+    return sweep_problem(
+        get_activation(request["activation"]),
+        request["sigma_b2"],
+        _axis(request["sigma_w2"]),
+        request["depths"],
+        request["x_train"],
+        np.asarray(request["y_train"]),
+        request["x_test"],
+        np.asarray(request["y_test"]),
+        tuple(math.inf if t == "inf" else float(t) for t in request["t"]),
+    )
+
+
+def _sweeps(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+    from core.sweeps import sweep
+
+    return sweep(sweep_problem_from(request), progress=progress).to_dict()
+
+
 def split(kind: str, request: Mapping[str, Any], parts: int) -> list[dict[str, Any]]:
     """At most ``parts`` independent requests that together compute ``request``.
 
@@ -185,4 +212,5 @@ _TASKS: dict[str, Callable[[Mapping[str, Any], Progress], dict[str, Any]]] = {
     "kernels": _kernels,
     "spectra": _spectra,
     "predictions": _predictions,
+    "sweeps": _sweeps,
 }
