@@ -24,6 +24,7 @@ and the phase diagram (a grid), so the two always agree.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, NumericalError
 
 if TYPE_CHECKING:
     from core.activations import Activation
@@ -60,7 +61,7 @@ ORDERED, CRITICAL, CHAOTIC, UNDEFINED = 0, 1, 2, -1
 # How the length map's fixed point came out (q_status).
 Q_FOUND, Q_ZERO, Q_DIVERGES, Q_EVERY, Q_FAILED = 0, 1, 2, 3, 4
 # How the correlation map's fixed point came out (c_status).
-C_ONE, C_FOUND, C_NO_Q, C_Q_ZERO, C_UNRESOLVED, C_UNSTABLE, C_FAILED = range(7)
+C_ONE, C_FOUND, C_NO_Q, C_Q_ZERO, C_UNRESOLVED, C_UNSTABLE, C_FAILED, C_NUMERICAL = range(8)
 
 _EPS = float(np.finfo(np.float64).eps)
 _UP_PROBES = 10.0 ** np.array([1, 2, 4, 8, 16, 32, 64, 128, 256], dtype=np.float64)
@@ -357,8 +358,9 @@ def _solve_q(
             slope = w2[cell] * _variance_slope(activation, q) - 1.0
             return value, slope
 
+        unknown = np.full(idx.size, np.nan)  # bisect wide brackets geometrically, no secant
         root, converged, its, res = bracketed_newton(
-            value_and_slope, lo[idx], hi[idx], scale=lambda q: np.maximum(q, 1e-300)
+            value_and_slope, lo[idx], hi[idx], unknown, unknown, lambda q: np.maximum(q, 1e-300)
         )
         iterations[idx] = its
         residual[idx] = res
@@ -418,12 +420,25 @@ def _solve_c(
         slope = activation.derivative_correlation(q, q, q * (1.0 - delta))
         return w2[idx[cells]] * np.asarray(slope, dtype=np.float64)
 
+    def scan(cells: IntArray) -> FloatArray:
+        """k on the δ grid; also checks that f' can be evaluated (quadrature limits)."""
+        f_prime(np.ones(cells.size), cells)
+        return excess(np.broadcast_to(_DELTA_GRID, (cells.size, _DELTA_GRID.size)), cells)
+
     everyone = np.arange(idx.size)
-    k = excess(np.broadcast_to(_DELTA_GRID, (idx.size, _DELTA_GRID.size)), everyone)
+    try:
+        k = scan(everyone)
+    except NumericalError:  # some q* beyond the quadrature's reach: find which, keep the rest
+        k = np.full((idx.size, _DELTA_GRID.size), np.nan)
+        for cell in everyone:
+            with contextlib.suppress(NumericalError):
+                k[cell] = scan(everyone[cell : cell + 1])[0]
+    beyond = np.isnan(k[:, 0])
+    status[idx[beyond]] = C_NUMERICAL
     # k crossing from + to − as δ grows: f crosses the diagonal from above, a stable point;
     # the first one (largest c) is where every c between it and 1 flows to.
     crossing = (k[:, :-1] >= 0.0) & (k[:, 1:] <= 0.0) & ~((k[:, :-1] == 0.0) & (k[:, 1:] == 0.0))
-    status[idx[~crossing.any(axis=1)]] = C_UNRESOLVED
+    status[idx[~crossing.any(axis=1) & ~beyond]] = C_UNRESOLVED
     # Rounding noise in k can fake a crossing next to δ = 0 (where f' ≈ χ₁ > 1): solve the
     # crossings in order of δ until one is stable.
     tried = np.full(idx.size, -1)
@@ -442,10 +457,21 @@ def _solve_c(
         def value_and_slope(
             delta: FloatArray, cells: IntArray, members: IntArray = members
         ) -> tuple[FloatArray, FloatArray]:
-            return excess(delta, members[cells]), f_prime(delta, members[cells]) - 1.0
+            """k and dk/dδ = f'(c) − 1 by a central difference, in one call of the map:
+            for quadrature activations a call costs the same for one δ per cell or three."""
+            step = 1e-6 * np.minimum(delta, 2.0 - delta)
+            k = excess(np.stack([delta - step, delta, delta + step], axis=1), members[cells])
+            spread = k[:, 2] - k[:, 0]
+            slope = np.divide(spread, 2.0 * step, out=np.full_like(spread, np.nan), where=step > 0)
+            return k[:, 1], slope
 
         delta, converged, its, res = bracketed_newton(
-            value_and_slope, _DELTA_GRID[first], _DELTA_GRID[first + 1], scale=lambda d: d
+            value_and_slope,
+            _DELTA_GRID[first],
+            _DELTA_GRID[first + 1],
+            k[members, first],
+            k[members, first + 1],
+            lambda d: d,
         )
         cells = idx[members]
         iterations[cells] += its
@@ -468,19 +494,25 @@ def bracketed_newton(
     value_and_slope: Callable[[FloatArray, IntArray], tuple[FloatArray, FloatArray]],
     lo: FloatArray,
     hi: FloatArray,
+    lo_value: FloatArray,
+    hi_value: FloatArray,
     scale: Callable[[FloatArray], FloatArray],
 ) -> tuple[FloatArray, BoolArray, IntArray, FloatArray]:
-    """Per cell, a root of a function ≥ 0 at ``lo`` and ≤ 0 at ``hi`` (lo < hi).
+    """Per cell, a root of a function with values ``lo_value`` ≥ 0 at ``lo`` and
+    ``hi_value`` ≤ 0 at ``hi`` (lo < hi); ``value_and_slope(x, cells)`` evaluates it.
 
-    Newton steps that stay inside the shrinking bracket and at least halve |value|;
-    bisection otherwise (geometric when the bracket spans more than a factor 4 of positive
-    numbers). A cell converges when |value| ≤ 8 eps · scale(x) or the bracket is a few ulp
-    wide. Returns the last evaluated x, converged, iterations and |value| there.
+    Newton steps that stay inside the shrinking bracket and at least halve |value|; else
+    the secant point of the bracket when it lies well inside, else bisection (geometric
+    when the bracket spans more than a factor 4 of positive numbers). A cell converges
+    when |value| ≤ 8 eps · scale(x) or the bracket is a few ulp wide. Returns the last
+    evaluated x, converged, iterations and |value| there.
     """
     lo = lo.astype(np.float64, copy=True)
     hi = hi.astype(np.float64, copy=True)
+    lo_value = lo_value.astype(np.float64, copy=True)
+    hi_value = hi_value.astype(np.float64, copy=True)
     n = lo.size
-    x = _midpoint(lo, hi)
+    x = _fallback(lo, hi, lo_value, hi_value)
     last = x.copy()
     previous = np.full(n, np.inf)
     converged = np.zeros(n, dtype=bool)
@@ -494,9 +526,12 @@ def bracketed_newton(
         iterations[active] += 1
         magnitude = np.abs(value)
         residual[active] = magnitude
-        lo_a = np.where(value > 0.0, xa, lo[active])
-        hi_a = np.where(value < 0.0, xa, hi[active])
-        lo[active], hi[active] = lo_a, hi_a
+        above, below = value > 0.0, value < 0.0
+        lo_a = np.where(above, xa, lo[active])
+        hi_a = np.where(below, xa, hi[active])
+        lo_v = np.where(above, value, lo_value[active])
+        hi_v = np.where(below, value, hi_value[active])
+        lo[active], hi[active], lo_value[active], hi_value[active] = lo_a, hi_a, lo_v, hi_v
         width = np.maximum(np.abs(lo_a), np.abs(hi_a))
         done = (magnitude <= 8 * _EPS * scale(xa)) | (hi_a - lo_a <= 4 * _EPS * width)
         converged[active[done]] = True
@@ -505,11 +540,23 @@ def bracketed_newton(
         newton = xa - step
         accept = usable & (newton > lo_a) & (newton < hi_a) & (magnitude <= 0.5 * previous[active])
         previous[active] = magnitude
-        x[active] = np.where(accept, newton, _midpoint(lo_a, hi_a))
+        x[active] = np.where(accept, newton, _fallback(lo_a, hi_a, lo_v, hi_v))
         active = active[~done]
         if active.size == 0:
             break
     return last, converged, iterations, residual
+
+
+def _fallback(
+    lo: FloatArray, hi: FloatArray, lo_value: FloatArray, hi_value: FloatArray
+) -> FloatArray:
+    """The bracket's secant point if it lies in its middle 90 %, else its midpoint."""
+    spread = lo_value - hi_value
+    usable = np.isfinite(spread) & (spread > 0.0)
+    fraction = np.divide(lo_value, spread, out=np.full_like(spread, 0.5), where=usable)
+    secant = lo + fraction * (hi - lo)
+    inside = usable & (fraction > 0.05) & (fraction < 0.95)
+    return np.where(inside, secant, _midpoint(lo, hi))
 
 
 def _midpoint(lo: FloatArray, hi: FloatArray) -> FloatArray:
@@ -578,6 +625,11 @@ def _cell(activation: Activation, a: MeanFieldArrays, i: int) -> FixedPoints:
         )
     elif c_status in (C_UNRESOLVED, C_UNSTABLE, C_FAILED):
         notes.append(f"c* was not found: {c_report.message}")
+    elif c_status == C_NUMERICAL:
+        notes.append(
+            f"c* and χ_c* could not be computed: the quadrature of E[φ(u)φ(v)] for {name} "
+            f"does not reach 1e-15 at q* = {a.q_star[i]:.6g} (smaller σ_w², σ_b² give smaller q*)"
+        )
 
     if phase_code == CRITICAL:
         notes.append(
@@ -653,6 +705,7 @@ def _c_report(a: MeanFieldArrays, i: int, status: int) -> RootReport:
         C_UNRESOLVED: "no stable fixed point of f resolved on [−1, 1 − 1e-16]",
         C_UNSTABLE: "every fixed point of f bracketed below 1 has |f'(c)| ≥ 1: none attracts",
         C_FAILED: f"no convergence within {MAX_ITERATIONS} iterations",
+        C_NUMERICAL: "not attempted: the correlation map's quadrature fails at this q*",
     }
     converged = status in (C_ONE, C_FOUND)
     return RootReport(converged, iterations, residual, messages[status])

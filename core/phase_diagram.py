@@ -152,20 +152,26 @@ def _critical_line(activation: Activation, b2: FloatArray) -> FloatArray:
         return out
 
     line = np.full(b2.shape, np.nan)
-    reached = bias_on_line(_Q_PROBES)[None, :] >= b2[:, None]
+    excess = b2[:, None] - bias_on_line(_Q_PROBES)[None, :]  # ≤ 0 once σ_b²(q) reaches σ_b²
+    reached = excess <= 0.0
     found = reached.any(axis=1)
     first = np.argmax(reached, axis=1)
     q_line = np.full(b2.shape, np.nan)
-    at_zero = found & (first == 0)
-    q_line[at_zero] = 0.0
+    q_line[found & (first == 0)] = 0.0
     inner = np.flatnonzero(found & (first > 0))
     if inner.size:
 
         def value(q: FloatArray, cells: IntArray) -> tuple[FloatArray, FloatArray]:
             return b2[inner[cells]] - bias_on_line(q), np.full(q.shape, np.nan)
 
+        below, above = first[inner] - 1, first[inner]
         root, converged, _, _ = bracketed_newton(
-            value, _Q_PROBES[first[inner] - 1], _Q_PROBES[first[inner]], scale=lambda q: q
+            value,
+            _Q_PROBES[below],
+            _Q_PROBES[above],
+            excess[inner, below],
+            excess[inner, above],
+            lambda q: q,
         )
         q_line[inner[converged]] = root[converged]
     solved = np.isfinite(q_line)

@@ -31,7 +31,7 @@ def _scalar(fp, name):
 
 
 @pytest.mark.parametrize(
-    ("act", "num_w2", "num_b2"), [("erf", 60, 40), ("relu", 50, 30), ("tanh", 12, 6)]
+    ("act", "num_w2", "num_b2"), [("erf", 60, 40), ("relu", 50, 30), ("tanh", 8, 4)]
 )
 def test_grid_cells_equal_scalar_fixed_points(act, num_w2, num_b2):
     activation = get_activation(act)
@@ -48,7 +48,12 @@ def test_grid_cells_equal_scalar_fixed_points(act, num_w2, num_b2):
         fp = fixed_points(activation, w2[j], b2[i])
         assert names[i, j] == fp.phase
         for name in GRIDS:
-            np.testing.assert_equal(getattr(diagram, name)[i, j], _scalar(fp, name), err_msg=name)
+            # Closed forms are bitwise reproducible; a quadrature's sums may round
+            # differently for a row of cells than for one.
+            tol = 0.0 if activation.closed_form else 1e-12
+            np.testing.assert_allclose(
+                getattr(diagram, name)[i, j], _scalar(fp, name), rtol=tol, atol=tol, err_msg=name
+            )
 
 
 def test_phase_follows_the_critical_line():
