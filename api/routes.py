@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from api.routers import (
     activations,
     fixed_points,
+    jobs,
     kernels,
     phase_diagram,
     predictions,
@@ -15,5 +16,14 @@ from api.routers import (
 )
 
 router = APIRouter()
-for module in (activations, fixed_points, phase_diagram, kernels, spectra, predictions, sweeps):
+for module in (
+    activations,
+    fixed_points,
+    phase_diagram,
+    kernels,
+    spectra,
+    predictions,
+    sweeps,
+    jobs,
+):
     router.include_router(module.router)

@@ -26,6 +26,7 @@ from service.compute import ComputeService
 from service.docs import install_docs
 from service.errors import ServiceError
 from service.health import router as health_router
+from service.jobs import JobManager, job_store
 from service.metrics import Metrics
 from service.middleware import (
     AccessMiddleware,
@@ -33,7 +34,7 @@ from service.middleware import (
     BodyLimitMiddleware,
     RequestIdMiddleware,
 )
-from service.pool import DEFAULT_RUNNER, ProcessPool
+from service.pool import DEFAULT_RUNNER, ComputeBackend, ProcessPool
 from service.settings import Settings, get_settings
 from service.state import AppState
 
@@ -82,23 +83,51 @@ def create_app(settings: Settings | None = None, *, runner: str = DEFAULT_RUNNER
                 ttl_seconds=settings.cache_ttl_seconds,
             )
         cache = ResultCache(MemoryCache(settings.cache_max_bytes), redis)
-        pool = ProcessPool(
-            workers=settings.workers,
-            threads_per_worker=settings.threads_per_worker,
-            queue_size=settings.admission_limit,
-            runner=runner,
-        )
+        pool: ComputeBackend
+        if settings.dask_scheduler is not None:  # distributed is the optional extra [dask]
+            from service.dask_backend import DaskBackend
+
+            pool = DaskBackend(
+                settings.dask_scheduler, queue_size=settings.admission_limit, runner=runner
+            )
+        else:
+            pool = ProcessPool(
+                workers=settings.workers,
+                threads_per_worker=settings.threads_per_worker,
+                queue_size=settings.admission_limit,
+                runner=runner,
+            )
         await pool.start()
         stop_watching = metrics.watch(pool.status, cache.counters)
         compute = ComputeService(
             pool, cache, timeout=settings.request_timeout_seconds, metrics=metrics
         )
+        jobs = JobManager(
+            compute,
+            job_store(
+                settings.cache_max_bytes,
+                settings.redis_url,
+                redis_prefix=settings.redis_prefix,
+                retention_seconds=settings.job_retention_seconds,
+            ),
+            # parts computing at once: one per worker; on Dask, as many as it admits (it queues)
+            parallelism=settings.admission_limit if settings.dask_scheduler else settings.workers,
+            queue_size=settings.job_queue_size,
+            timeout=settings.job_timeout_seconds,
+            lease_seconds=settings.job_lease_seconds,
+        )
         try:
             yield AppState(
-                settings=settings, metrics=metrics, cache=cache, pool=pool, compute=compute
+                settings=settings,
+                metrics=metrics,
+                cache=cache,
+                pool=pool,
+                compute=compute,
+                jobs=jobs,
             )
         finally:
             stop_watching()
+            await jobs.close()
             await pool.close()
             await cache.close()
 

@@ -6,6 +6,7 @@ from typing import TypedDict
 
 from service.cache import ResultCache
 from service.compute import ComputeService
+from service.jobs import JobManager
 from service.metrics import Metrics
 from service.pool import ComputeBackend
 from service.settings import Settings
@@ -19,3 +20,4 @@ class AppState(TypedDict):
     cache: ResultCache
     pool: ComputeBackend
     compute: ComputeService
+    jobs: JobManager
