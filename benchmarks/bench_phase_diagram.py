@@ -5,7 +5,8 @@ Run: .venv/bin/python -m benchmarks.bench_phase_diagram [--full-baseline]
 The baseline calls ``fixed_points`` once per cell, in the same run. By default it is timed
 on an evenly spread subset of the cells and scaled up by the cell count (the table says so);
 ``--full-baseline`` loops over every cell instead (minutes for 200 × 200). Both paths must
-agree: the script checks the subset's values against the grid.
+agree: the script checks the subset's χ₁ against the grid (to 1e-12: a quadrature's
+sums round differently for a row of cells than for one).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from core.activations import get_activation
 from core.fixed_points import fixed_points
 from core.phase_diagram import phase_diagram
 
-CASES = [("relu", 200), ("erf", 200), ("tanh", 40)]
+CASES = [("relu", 200), ("erf", 200), ("tanh", 20)]
 SUBSET = 400  # cells timed for the scaled baseline
 
 
@@ -56,7 +57,7 @@ def main() -> None:
         for i, j in cells:
             fp = fixed_points(activation, w2[j], b2[i])
             expected = math.nan if fp.chi_1 is None else fp.chi_1
-            np.testing.assert_equal(diagram.chi_1[i, j], expected)
+            np.testing.assert_allclose(diagram.chi_1[i, j], expected, rtol=1e-12)
         loop_time = (time.perf_counter() - start) * size * size / len(cells)
         print(
             f"{name:<10} {f'{size}x{size}':>9} {grid_time:>13.3f} {loop_time:>16.2f} "
