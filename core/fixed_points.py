@@ -65,9 +65,13 @@ C_ONE, C_FOUND, C_NO_Q, C_Q_ZERO, C_UNRESOLVED, C_UNSTABLE, C_FAILED, C_NUMERICA
 
 _EPS = float(np.finfo(np.float64).eps)
 _UP_PROBES = 10.0 ** np.array([1, 2, 4, 8, 16, 32, 64, 128, 256], dtype=np.float64)
-# Grid of cosine deficits δ = 1 − c for bracketing c*: steps of 0.1 in (0, 2] plus points
-# approaching δ = 0 (c = 1) geometrically.
+# Grids of cosine deficits δ = 1 − c for bracketing c*: uniform steps in (0, 2] plus points
+# approaching δ = 0 (c = 1) geometrically. Closed forms cost per point: a coarse grid;
+# quadratures cost per distinct q*, not per point: a fine grid (a tighter first bracket).
 _DELTA_GRID = np.unique(np.concatenate([np.linspace(0.1, 2.0, 20), np.logspace(-16.0, -1.5, 12)]))
+_FINE_DELTA_GRID = np.unique(
+    np.concatenate([np.linspace(0.005, 2.0, 400), np.logspace(-16.0, -2.4, 70)])
+)
 
 
 @dataclass(frozen=True)
@@ -421,12 +425,13 @@ def _solve_c(
         return w2[idx[cells]] * np.asarray(slope, dtype=np.float64)
 
     everyone = np.arange(idx.size)
-    grid = np.broadcast_to(_DELTA_GRID, (idx.size, _DELTA_GRID.size))
+    deltas = _DELTA_GRID if activation.closed_form else _FINE_DELTA_GRID
+    grid = np.broadcast_to(deltas, (idx.size, deltas.size))
 
     def scan(cells: IntArray) -> FloatArray:
         return excess(grid[cells], cells)
 
-    k = _by_cell(scan, everyone, _DELTA_GRID.size)
+    k = _by_cell(scan, everyone, deltas.size)
     beyond = np.isnan(k[:, 0])
     status[idx[beyond]] = C_NUMERICAL
     # k crossing from + to − as δ grows: f crosses the diagonal from above, a stable point;
@@ -449,8 +454,8 @@ def _solve_c(
         members = pending
 
         bracket = (
-            _DELTA_GRID[first],
-            _DELTA_GRID[first + 1],
+            deltas[first],
+            deltas[first + 1],
             k[members, first],
             k[members, first + 1],
         )
