@@ -209,13 +209,8 @@ def solve_mean_field(
     w2 = np.asarray(sigma_w2, dtype=np.float64)
     b2 = np.asarray(sigma_b2, dtype=np.float64)
     q_star, q_status, q_iterations, q_residual = _solve_q(activation, w2, b2)
-
+    chi_1 = _chi_1(activation, w2, q_star, q_status)
     has_q = (q_status == Q_FOUND) | (q_status == Q_ZERO)
-    chi_1 = np.full(w2.shape, np.nan)
-    chi_1[has_q] = w2[has_q] * _derivative_variance(activation, q_star[has_q])
-    if is_scale_free(activation):
-        no_q = (q_status == Q_DIVERGES) | (q_status == Q_EVERY)
-        chi_1[no_q] = w2[no_q] * _derivative_variance(activation, np.ones(int(no_q.sum())))
     phase = np.full(w2.shape, UNDEFINED, dtype=np.int64)
     defined = np.isfinite(chi_1)
     phase[defined & (chi_1 < 1.0)] = ORDERED
@@ -259,6 +254,26 @@ def solve_mean_field(
         p_star=p_star,
         p_ab_star=p_ab_star,
     )
+
+
+def solve_chi_1(activation: Activation, sigma_w2: FloatArray, sigma_b2: FloatArray) -> FloatArray:
+    """Kernel: χ₁ per cell as in solve_mean_field (NaN where undefined), without c*."""
+    w2 = np.asarray(sigma_w2, dtype=np.float64)
+    q_star, q_status, _, _ = _solve_q(activation, w2, np.asarray(sigma_b2, dtype=np.float64))
+    return _chi_1(activation, w2, q_star, q_status)
+
+
+def _chi_1(
+    activation: Activation, w2: FloatArray, q_star: FloatArray, q_status: IntArray
+) -> FloatArray:
+    """σ_w² W(q*); for positively homogeneous φ also where q* does not exist."""
+    has_q = (q_status == Q_FOUND) | (q_status == Q_ZERO)
+    chi_1 = np.full(w2.shape, np.nan)
+    chi_1[has_q] = w2[has_q] * _derivative_variance(activation, q_star[has_q])
+    if is_scale_free(activation):
+        no_q = (q_status == Q_DIVERGES) | (q_status == Q_EVERY)
+        chi_1[no_q] = w2[no_q] * _derivative_variance(activation, np.ones(int(no_q.sum())))
+    return chi_1
 
 
 def _variance(activation: Activation, q: FloatArray) -> FloatArray:

@@ -30,6 +30,7 @@ from core.fixed_points import (
     bracketed_newton,
     describe,
     is_scale_free,
+    solve_chi_1,
     solve_mean_field,
 )
 
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
 
 CELLS_PER_CHUNK = 40_000
 """Closed-form activations are solved this many cells at a time (bounds memory)."""
+
+MAX_CRITICAL_ROOTS = 4
+"""Roots of the critical-line equation tried per σ_b², in ascending q*."""
 
 # q probes for bracketing the critical q at each σ_b²: 0, then one per decade.
 _Q_PROBES = np.concatenate([[0.0], np.logspace(-16.0, 110.0, 127)])
@@ -132,7 +136,8 @@ def critical_line(activation: Activation, sigma_b2: FloatArray) -> FloatArray:
     """σ_w² with χ₁(σ_w², σ_b²) = 1 at each σ_b² (NaN where no transition exists).
 
     See the module docstring for homogeneous φ (relu: σ_w² = 2 at every σ_b²). Where the
-    equation has several roots, the one with the smallest q* is returned.
+    equation has several roots, the one with the smallest q* that fixed_points() itself
+    reaches (from q⁰ = σ_w² + σ_b²) with χ₁ = 1 to 1e-9 is returned.
     """
     return _critical_line(activation, _axis(sigma_b2, "sigma_b2", lower_open=False))
 
@@ -151,32 +156,59 @@ def _critical_line(activation: Activation, b2: FloatArray) -> FloatArray:
         out[usable] = q[usable] - v[usable] / w[usable]
         return out
 
+    # Roots of σ_b²(q) = σ_b² in ascending q: exact zeros at probes (even slots of the
+    # candidate axis) and sign changes between probes (odd slots). A root counts only if
+    # the length map started from q⁰ (as in fixed_points) reaches it there: e.g. gelu at
+    # σ_b² = 0 has the root q = 0 at σ_w² = 4, where q^l grows without bound instead.
+    excess = b2[:, None] - bias_on_line(_Q_PROBES)[None, :]
+    candidates = np.zeros((b2.size, 2 * _Q_PROBES.size - 1), dtype=bool)
+    candidates[:, ::2] = excess == 0.0
+    candidates[:, 1::2] = excess[:, :-1] * excess[:, 1:] < 0.0
     line = np.full(b2.shape, np.nan)
-    excess = b2[:, None] - bias_on_line(_Q_PROBES)[None, :]  # ≤ 0 once σ_b²(q) reaches σ_b²
-    reached = excess <= 0.0
-    found = reached.any(axis=1)
-    first = np.argmax(reached, axis=1)
-    q_line = np.full(b2.shape, np.nan)
-    q_line[found & (first == 0)] = 0.0
-    inner = np.flatnonzero(found & (first > 0))
-    if inner.size:
+    tried = np.full(b2.size, -1)
+    pending = np.flatnonzero(candidates.any(axis=1))
+    for _ in range(MAX_CRITICAL_ROOTS):
+        later = candidates[pending] & (np.arange(candidates.shape[1]) > tried[pending, None])
+        pending = pending[later.any(axis=1)]
+        if pending.size == 0:
+            break
+        slot = np.argmax(later[later.any(axis=1)], axis=1)
+        tried[pending] = slot
+        q_line = np.where(slot % 2 == 0, _Q_PROBES[slot // 2], np.nan)
+        between = np.flatnonzero(slot % 2 == 1)
+        if between.size:
+            cells = pending[between]
+            below, above = slot[between] // 2, slot[between] // 2 + 1
+            orientation = np.sign(excess[cells, below])  # makes the value ≥ 0 at `below`
 
-        def value(q: FloatArray, cells: IntArray) -> tuple[FloatArray, FloatArray]:
-            return b2[inner[cells]] - bias_on_line(q), np.full(q.shape, np.nan)
+            def value(
+                q: FloatArray,
+                part: IntArray,
+                cells: IntArray = cells,
+                orientation: FloatArray = orientation,
+            ) -> tuple[FloatArray, FloatArray]:
+                gap = b2[cells[part]] - bias_on_line(q)
+                return orientation[part] * gap, np.full(q.shape, np.nan)
 
-        below, above = first[inner] - 1, first[inner]
-        root, converged, _, _ = bracketed_newton(
-            value,
-            _Q_PROBES[below],
-            _Q_PROBES[above],
-            excess[inner, below],
-            excess[inner, above],
-            lambda q: q,
-        )
-        q_line[inner[converged]] = root[converged]
-    solved = np.isfinite(q_line)
-    slope = np.asarray(activation.derivative_variance(q_line[solved]), dtype=np.float64)
-    line[solved] = 1.0 / slope
+            root, converged, _, _ = bracketed_newton(
+                value,
+                _Q_PROBES[below],
+                _Q_PROBES[above],
+                orientation * excess[cells, below],
+                orientation * excess[cells, above],
+                lambda q: q,
+            )
+            q_line[between] = np.where(converged, root, np.nan)
+        solved = np.isfinite(q_line)
+        sigma_w2 = np.full(pending.size, np.nan)
+        slope = np.asarray(activation.derivative_variance(q_line[solved]), dtype=np.float64)
+        sigma_w2[solved] = 1.0 / slope
+        valid = solved & np.isfinite(sigma_w2) & (sigma_w2 > 0.0) & (sigma_w2 <= SIGMA2_MAX)
+        chi_1 = np.full(pending.size, np.nan)
+        chi_1[valid] = solve_chi_1(activation, sigma_w2[valid], b2[pending[valid]])
+        accepted = valid & (np.abs(chi_1 - 1.0) <= 1e-9)
+        line[pending[accepted]] = sigma_w2[accepted]
+        pending = pending[~accepted]
     return line
 
 
