@@ -10,8 +10,8 @@ this module only adapts it.
   once and routes each event to the ``progress`` callback of its task key.
 - Cancellation and timeout: the future is cancelled (``Client.cancel``). A task that is
   already running cannot be killed from outside a Dask worker thread, so its progress
-  callback checks whether the worker still holds the task and raises :class:`TaskReleased`
-  when not: the work stops at its next progress report (per layer / grid row).
+  callback checks whether the worker has cancelled or released the task and then raises
+  :class:`TaskReleased`: the work stops at its next progress report (per layer / grid row).
 - Lost workers: Dask re-runs a task whose worker died (up to ``distributed.scheduler.
   allowed-failures`` times); after that the task fails with ``KilledWorker``, reported here
   as :class:`service.errors.WorkerCrashedError` (503, retry).
@@ -45,6 +45,9 @@ from service.pool import DEFAULT_RUNNER, RETRY_AFTER_SECONDS, ProgressCallback, 
 from service.worker import PROGRESS_STEP, resolve
 
 PROGRESS_TOPIC = "deepkernel-progress"
+RELEASED_STATES = frozenset({"cancelled", "released", "forgotten"})
+"""Worker-side states of a task whose result nobody wants any more (distributed's
+worker state machine: a running task whose future is cancelled becomes ``cancelled``)."""
 logger = logging.getLogger("deepkernel.dask")
 
 
@@ -63,7 +66,8 @@ def run_task(runner_path: str, kind: str, request: Mapping[str, Any], key: str) 
 
     def progress(fraction: float) -> None:
         nonlocal last
-        if key not in worker.state.tasks:  # the client cancelled or released the future
+        task = worker.state.tasks.get(key)
+        if task is None or task.state in RELEASED_STATES:  # the client cancelled the future
             raise TaskReleased(key)
         fraction = min(1.0, max(0.0, float(fraction)))
         if fraction - last >= PROGRESS_STEP or (fraction == 1.0 and last < 1.0):

@@ -4,7 +4,9 @@ cluster (``distributed.LocalCluster``: 2 worker processes, TCP on loopback)."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,13 +15,25 @@ import pytest
 from service.app import create_app
 from service.settings import Settings
 from tests.conftest import open_client
+from tests.jobs.slow_tasks import STEPS_FILE_VARIABLE
 
 SLOW_RUNNER = "tests.jobs.slow_tasks:execute"
 ACTIVE = ("queued", "running")
 
 
 @pytest.fixture(scope="session")
-def dask_address() -> Iterator[str]:
+def steps_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The file the slow runner appends a line to per progress report (in every worker
+    started after this fixture: the variable is in the environment they inherit)."""
+    path = tmp_path_factory.mktemp("steps") / "steps.txt"
+    path.touch()
+    os.environ[STEPS_FILE_VARIABLE] = str(path)
+    yield path
+    del os.environ[STEPS_FILE_VARIABLE]
+
+
+@pytest.fixture(scope="session")
+def dask_address(steps_file: Path) -> Iterator[str]:
     """The scheduler of a local Dask cluster shared by the session's Dask tests."""
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(
@@ -33,7 +47,7 @@ def dask_address() -> Iterator[str]:
 
 
 @pytest.fixture(params=["pool", "dask"])
-def job_settings(request: pytest.FixtureRequest) -> Settings:
+def job_settings(request: pytest.FixtureRequest, steps_file: Path) -> Settings:
     """Small synchronous limits (a phase diagram above 100 cells is a job), 2 workers."""
     scheduler = request.getfixturevalue("dask_address") if request.param == "dask" else None
     return Settings(

@@ -6,6 +6,7 @@ import asyncio
 import io
 import itertools
 import re
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -16,7 +17,7 @@ from core.phase_diagram import phase_diagram
 from service.settings import Settings
 from service.tasks import split
 from tests.jobs.conftest import ACTIVE, phase_diagram_job, wait_finished, wait_progress
-from tests.jobs.slow_tasks import FAILING_SIGMA_B2
+from tests.jobs.slow_tasks import DELAY_SECONDS, FAILING_SIGMA_B2
 
 pytestmark = pytest.mark.anyio
 GRIDS = ("chi_1", "chi_c_star", "q_star", "c_star", "xi_c_star")
@@ -141,7 +142,7 @@ async def test_progress_only_increases_while_the_job_runs_and_the_result_is_409_
 
 
 async def test_cancelling_stops_the_job_and_frees_capacity(
-    jobs_client: httpx.AsyncClient, job_settings: Settings
+    jobs_client: httpx.AsyncClient, job_settings: Settings, steps_file: Path
 ) -> None:
     submitted = await jobs_client.post("/v1/jobs", json=phase_diagram_job(num_w2=6, num_b2=64))
     location = submitted.headers["location"]
@@ -151,6 +152,10 @@ async def test_cancelling_stops_the_job_and_frees_capacity(
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
     assert (await jobs_client.get(location)).json()["status"] == "cancelled"
     assert (await jobs_client.get(f"{location}/result")).status_code == 409
+    await asyncio.sleep(2 * DELAY_SECONDS)  # a part between two reports ends at the next one
+    steps = steps_file.read_text()
+    await asyncio.sleep(4 * DELAY_SECONDS)  # a live part would have reported again by now
+    assert steps_file.read_text() == steps, "the cancelled job's work went on"
 
     ready = (await jobs_client.get("/readyz")).json()
     assert ready["pool"]["running"] == 0
