@@ -371,3 +371,12 @@ def test_to_dict_has_the_api_fields_and_nothing_non_finite():
         for key, value in out.items():
             if isinstance(value, float):
                 assert math.isfinite(value), key
+
+
+def test_quadrature_limit_leaves_c_star_out_with_a_note():
+    """tanh's Hermite series does not reach 1e-15 at q* ≈ 7.3: c* is not invented."""
+    fp = fixed_points(tanh(), 10.0, 0.1)
+    assert fp.phase == "chaotic" and fp.q_star is not None
+    assert fp.c_star is None and fp.chi_c_star is None
+    assert any("could not be computed" in n for n in fp.notes)
+    assert fp.c_convergence is not None and not fp.c_convergence.converged

@@ -180,3 +180,21 @@ def test_invalid_axes_name_the_field(w2, b2, field):
     with pytest.raises(InvalidInputError) as err:
         phase_diagram(ERF, w2, b2)
     assert err.value.field == field
+
+
+def test_critical_line_only_where_fixed_points_reach_it():
+    """gelu at σ_b² = 0: χ₁ = 1 at q* = 0 for σ_w² = 4, but from q⁰ = σ_w² the length map
+    diverges there (gelu grows like relu); softplus never has χ₁ = 1 at a finite q*."""
+    b2 = np.array([0.0, 0.5, 1.0, 2.0])
+    for name in ("gelu", "softplus"):
+        activation = get_activation(name)
+        line = critical_line(activation, b2)
+        for sigma_b2, sigma_w2 in zip(b2, line, strict=True):
+            if np.isfinite(sigma_w2):
+                assert abs(fixed_points(activation, sigma_w2, sigma_b2).chi_1 - 1.0) <= 1e-9
+    gelu = get_activation("gelu")
+    assert np.isnan(critical_line(gelu, np.array([0.0]))[0])
+    assert fixed_points(gelu, 4.0, 0.0).q_star is None
+    softplus = phase_diagram(get_activation("softplus"), np.array([1.0, 3.0]), np.array([0.5]))
+    assert softplus.to_dict()["critical_line"]["sigma_b2"].size == 0
+    assert softplus.phase_names().tolist() == [["ordered", None]]
