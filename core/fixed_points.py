@@ -8,14 +8,20 @@ Conventions
 - q* = 0 happens when σ_b² = 0, φ(0) = 0 and L contracts to 0 (e.g. tanh with σ_w² ≤ 1).
   Then χ₁ = σ_w² φ'(0)², p* = 0, and c* is not defined: f(c) below is 0/0, the layers act
   linearly as q^l → 0 and c^l settles at an input-dependent value, not at a fixed point.
+- q* does not exist when L(q) > q all the way up (relu with σ_w² ≥ 2, σ_b² > 0), and is not
+  determined when L is the identity (relu at σ_w² = 2, σ_b² = 0: every q is fixed).
 - χ₁ = σ_w² E_z[φ'(√q* z)²]. For positively homogeneous φ (relu, leaky relu, abs, identity)
-  it does not depend on q, so χ₁ and the phase exist even where q* does not.
+  it does not depend on q, so χ₁ and the phase exist even where q* does not; for other φ
+  (softplus, gelu beyond σ_w² ≈ 2) they are undefined there.
 - Phase: ``critical`` when |χ₁ − 1| ≤ CRITICAL_TOLERANCE, else ``ordered`` (χ₁ < 1) or
-  ``chaotic`` (χ₁ > 1).
+  ``chaotic`` (χ₁ > 1). At σ_b² = 0, χ₁ − 1 grows only like (σ_w² − σ_w²_crit)² for erf, so
+  a band of relative width ~1e-6 around that point is critical to this tolerance.
 - Correlation map f(c) = (σ_w² E[φ(u)φ(v)] + σ_b²)/q*, (u, v) ~ N(0, q*[[1, c], [c, 1]]);
   f'(c) = σ_w² E[φ'(u)φ'(v)] (Price). c* = 1 in the ordered phase and on the critical line;
   in the chaotic phase, the largest stable fixed point below 1 (the one every c between it
-  and 1 flows to).
+  and 1 flows to), solved in δ = 1 − c with the activation's deficit form so that c* near 1
+  keeps its digits. Where a quadrature activation cannot reach 1e-15 at q* (NumericalError)
+  c* and χ_c* are left out for that cell, with a note.
 - Depth scales ξ = −1/ln|x| for |x| < 1 (x = χ₁, χ_c*, L'(q*)); ``None`` where |x| ≥ 1.
 
 The vectorised kernel :func:`solve_mean_field` serves both :func:`fixed_points` (one cell)
