@@ -14,8 +14,8 @@ Conventions
   it does not depend on q, so χ₁ and the phase exist even where q* does not; for other φ
   (softplus, gelu beyond σ_w² ≈ 2) they are undefined there.
 - Phase: ``critical`` when |χ₁ − 1| ≤ CRITICAL_TOLERANCE, else ``ordered`` (χ₁ < 1) or
-  ``chaotic`` (χ₁ > 1). At σ_b² = 0, χ₁ − 1 grows only like (σ_w² − σ_w²_crit)² for erf, so
-  a band of relative width ~1e-6 around that point is critical to this tolerance.
+  ``chaotic`` (χ₁ > 1). At σ_b² = 0, χ₁ − 1 ≈ ε²/3 at σ_w² = σ_w²_crit (1 + ε) for erf and
+  tanh, so there a band of relative width ~2e-6 is critical to this tolerance.
 - Correlation map f(c) = (σ_w² E[φ(u)φ(v)] + σ_b²)/q*, (u, v) ~ N(0, q*[[1, c], [c, 1]]);
   f'(c) = σ_w² E[φ'(u)φ'(v)] (Price). c* = 1 in the ordered phase and on the critical line;
   in the chaotic phase, the largest stable fixed point below 1 (the one every c between it
