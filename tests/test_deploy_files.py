@@ -234,3 +234,95 @@ def test_compose_redis_command_runs_as_written() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# -- the Dask services ----------------------------------------------------------------------
+
+
+def _substitute(words: list[str], mapping: dict[str, str]) -> list[str]:
+    return [mapping.get(word, word) for word in words]
+
+
+def test_compose_dask_services_start_in_order_and_the_worker_scales() -> None:
+    services = compose()["services"]
+    scheduler, worker, api = services["dask-scheduler"], services["dask-worker"], services["api"]
+    assert api["depends_on"]["dask-scheduler"]["condition"] == "service_healthy"
+    assert worker["depends_on"]["dask-scheduler"]["condition"] == "service_healthy"
+    for service in (scheduler, worker):
+        assert service["build"] == "." and service["image"] == api["image"]
+        assert service["healthcheck"]["test"][0] == "CMD"
+    # --scale dask-worker=N: no fixed name, no host port, no state
+    assert "container_name" not in worker and "ports" not in worker and "volumes" not in worker
+    port = cmd_port(scheduler["command"])
+    assert api["environment"]["DEEPKERNEL_DASK_SCHEDULER"] == f"tcp://dask-scheduler:{port}"
+    assert f"tcp://dask-scheduler:{port}" in worker["command"]
+    assert worker["command"][worker["command"].index("--nthreads") + 1] == "1"
+
+
+def test_compose_dask_commands_run_as_written() -> None:
+    """The scheduler and worker commands and health checks of the compose file, on loopback
+    ports of this machine; then the api's Dask backend computes on them."""
+    import asyncio
+
+    from service.dask_backend import DaskBackend
+    from service.tasks import execute
+
+    services = compose()["services"]
+    scheduler, worker = services["dask-scheduler"], services["dask-worker"]
+    port, http_port, worker_http = free_port(), free_port(), free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler_cmd = _substitute(
+        scheduler["command"],
+        {"0.0.0.0": "127.0.0.1", "8786": str(port), ":8787": f"127.0.0.1:{http_port}"},
+    )
+    worker_cmd = _substitute(
+        worker["command"],
+        {"tcp://dask-scheduler:8786": address, ":8789": f"127.0.0.1:{worker_http}"},
+    )
+    worker_cmd += ["--host", "127.0.0.1"]  # the container's own address, here loopback
+    scheduler_check = [
+        w.replace(":8787/", f":{http_port}/") for w in scheduler["healthcheck"]["test"][1:]
+    ]
+    worker_check = [
+        w.replace(":8789/", f":{worker_http}/") for w in worker["healthcheck"]["test"][1:]
+    ]
+    assert scheduler_check[0] == worker_check[0] == "python"
+    env = {**os.environ, **{k: str(v) for k, v in worker.get("environment", {}).items()}}
+    processes = []
+
+    def wait_healthy(check: list[str], proc: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + 60
+        while subprocess.run([sys.executable, *check[1:]], capture_output=True).returncode:
+            assert proc.poll() is None, f"{proc.args} exited with {proc.returncode}"
+            assert time.monotonic() < deadline, f"{check} never passed"
+            time.sleep(0.3)
+
+    try:
+        processes.append(
+            subprocess.Popen(
+                [console_script("dask"), *scheduler_cmd[1:]], stderr=subprocess.DEVNULL
+            )
+        )
+        wait_healthy(scheduler_check, processes[0])
+        processes.append(
+            subprocess.Popen(
+                [console_script("dask"), *worker_cmd[1:]], env=env, stderr=subprocess.DEVNULL
+            )
+        )
+        wait_healthy(worker_check, processes[1])
+
+        request = {"activation": {"name": "erf"}, "sigma_w2": 1.5, "sigma_b2": 0.1}
+
+        async def compute() -> Any:
+            backend = DaskBackend(address, queue_size=2)
+            await backend.start()
+            try:
+                return await backend.run("fixed-points", request, timeout=60)
+            finally:
+                await backend.close()
+
+        assert asyncio.run(compute()) == execute("fixed-points", request)
+    finally:
+        for proc in reversed(processes):
+            proc.terminate()
+            proc.wait(timeout=30)
