@@ -14,7 +14,7 @@ COPY pyproject.toml README.md ./
 COPY core ./core
 COPY api ./api
 COPY service ./service
-RUN pip install . \
+RUN pip install ".[dask]" \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin deepkernel
 
 USER deepkernel
