@@ -199,11 +199,44 @@ def _merge_phase_diagram(
     return merged
 
 
+def _split_sweeps(request: Mapping[str, Any], parts: int) -> list[dict[str, Any]]:
+    """Blocks of σ_w² rows (core.sweeps.sweep_row: each row needs nothing but the problem)."""
+    rows = _axis(request["sigma_w2"])
+    return [{**request, "sigma_w2": rows[block].tolist()} for block in _chunks(rows.size, parts)]
+
+
+_SWEEP_AXIS_1 = ("train_loss", "test_loss", "train_accuracy", "test_accuracy")  # [t, w2, depth]
+_SWEEP_AXIS_0 = (  # [w2, ...]
+    "sigma_w2",
+    "condition_number",
+    "log10_condition_number",
+    "condition_number_is_lower_bound",
+    "chi_1",
+    "chi_c_star",
+    "xi_1",
+    "xi_star",
+)
+
+
+def _merge_sweeps(request: Mapping[str, Any], results: list[dict[str, Any]]) -> dict[str, Any]:
+    """As core.sweeps.merge_rows, on the parts' result dicts."""
+    merged = dict(results[0])
+    for names, axis in ((_SWEEP_AXIS_1, 1), (_SWEEP_AXIS_0, 0)):
+        for name in names:
+            if merged[name] is not None:
+                merged[name] = np.concatenate([part[name] for part in results], axis=axis)
+    merged["phase"] = [phase for part in results for phase in part["phase"]]
+    merged["warnings"] = [warning for part in results for warning in part["warnings"]]
+    return merged
+
+
 _SPLITTERS: dict[str, Callable[[Mapping[str, Any], int], list[dict[str, Any]]]] = {
     "phase-diagram": _split_phase_diagram,
+    "sweeps": _split_sweeps,
 }
 _MERGERS: dict[str, Callable[[Mapping[str, Any], list[dict[str, Any]]], dict[str, Any]]] = {
     "phase-diagram": _merge_phase_diagram,
+    "sweeps": _merge_sweeps,
 }
 
 _TASKS: dict[str, Callable[[Mapping[str, Any], Progress], dict[str, Any]]] = {
