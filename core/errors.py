@@ -53,7 +53,7 @@ class NumericalError(DeepKernelError):
 
 
 class NotDefinedError(DeepKernelError):
-    """The asked quantity does not exist for these parameters (e.g. no limit on the critical line)."""
+    """The quantity does not exist for these parameters (e.g. no limit on the critical line)."""
 
     status = 422
     slug = "not-defined"
