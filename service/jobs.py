@@ -38,7 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from core.errors import DeepKernelError
-from service.cache import MemoryCache, RedisCache, ResultCache
+from service.cache import REDIS_MAX_VALUE_BYTES, MemoryCache, RedisCache, ResultCache
+from service.codec import size_of
 from service.compute import ComputeService, cache_key
 from service.errors import SaturatedError, ServiceError
 from service.tasks import merge, split
@@ -76,13 +77,26 @@ def problem_of(exc: BaseException) -> dict[str, Any]:
     }
 
 
+class ResultTooLargeError(DeepKernelError):
+    """A job's result is larger than the job store keeps."""
+
+    status = 413
+    slug = "result-too-large"
+    title = "Result too large"
+
+
 class JobStore:
-    """Job records by id: the in-process LRU, and Redis (if configured) with a TTL."""
+    """Job records by id: the in-process LRU, and Redis (if configured) with a TTL.
+
+    ``max_bytes``: the largest record kept (the LRU's bound, and Redis's value limit).
+    """
 
     def __init__(
         self, memory: MemoryCache, redis: RedisCache | None, *, retention_seconds: int
     ) -> None:
         self.retention_seconds = retention_seconds
+        self.max_bytes = memory.max_bytes if redis is None else REDIS_MAX_VALUE_BYTES
+        self._memory = memory
         self._cache = ResultCache(memory, redis)
 
     async def get(self, id_: str) -> dict[str, Any] | None:
@@ -96,6 +110,7 @@ class JobStore:
         now = time.time()
         record["updated_at"] = now
         record["expires_at"] = now + self.retention_seconds
+        self._memory.discard(f"job:{record['id']}")  # never leave an older version behind
         await self._cache.set(f"job:{record['id']}", dict(record))
 
     async def close(self) -> None:
@@ -264,6 +279,12 @@ class JobManager:
             async with asyncio.TaskGroup() as group:
                 computing = [group.create_task(self._part(run, i, p)) for i, p in enumerate(parts)]
             result = merge(record["kind"], record["request"], [t.result() for t in computing])
+            if size_of(result) > self.store.max_bytes:
+                raise ResultTooLargeError(
+                    f"the result takes about {size_of(result) / 2**20:.0f} MiB, more than the "
+                    f"job store keeps ({self.store.max_bytes / 2**20:.0f} MiB, "
+                    "DEEPKERNEL_CACHE_MAX_BYTES); split the request into smaller jobs"
+                )
             record.update(status="succeeded", progress=1.0, result=result)
         except asyncio.CancelledError:
             if record["status"] != "cancelled":  # shutting down: leave it to be resumed

@@ -200,3 +200,15 @@ async def test_job_limits_queue_and_validation() -> None:
         assert (await http.delete(slow.headers["location"])).json()["status"] == "cancelled"
         assert (await http.get("/v1/jobs/" + "0" * 64)).status_code == 404
         assert (await http.get("/v1/jobs/not-an-id")).status_code == 422
+
+
+async def test_a_result_larger_than_the_job_store_keeps_fails_the_job() -> None:
+    settings = settings_for(cache_max_bytes=8192)
+    async with open_client(create_app(settings)) as http:
+        submitted = await http.post(
+            "/v1/jobs", json=phase_diagram_job(num_w2=40, num_b2=8, activation="erf")
+        )
+        job = await wait_finished(http, submitted.headers["location"])
+    assert job["status"] == "failed"
+    assert job["error"]["status"] == 413 and job["error"]["type"] == "/problems/result-too-large"
+    assert "DEEPKERNEL_CACHE_MAX_BYTES" in job["error"]["detail"]
