@@ -48,7 +48,7 @@ from core.fixed_points import (
     check_sigma_w2,
     solve_mean_field,
 )
-from core.linalg import KernelSolver, Spectrum, log10_or_neg_inf
+from core.linalg import DeviationKernel, KernelSolver, Spectrum, log10_or_neg_inf
 from core.network import Network
 from core.predictions import condition, deviation_blocks
 
@@ -319,7 +319,7 @@ def sweep_row(problem: SweepProblem, index: int, progress: Progress = None) -> S
     singular: list[int] = []
     for j, state in enumerate(states):
         dev, _ = deviation_blocks(state.ntk, n)
-        solver = KernelSolver(dev)
+        solver = KernelSolver(_normalised(dev))
         spectrum = solver.spectrum()
         k, log_k, is_bound = condition(spectrum)
         kappa[j] = k if k is not None else FLOAT_MAX
@@ -398,6 +398,23 @@ def merge_rows(problem: SweepProblem, rows: Sequence[SweepRow]) -> SweepResult:
         xi_star=column("xi_star"),
         phase=[row.phase for row in rows],
         warnings=[warning for row in rows for warning in row.warnings],
+    )
+
+
+def _normalised(dev: DeviationKernel) -> DeviationKernel:
+    """The same kernel with max|B_X| scaled to [1/2, 1) by a power of two (exact) and the
+    factor moved into τ: the structured solver of core/linalg.py decides on τ alone, while
+    core/kernels.py rescales the deficit only once it underflows."""
+    size = float(np.max(np.abs(dev.b_train))) if dev.b_train.size else 0.0
+    if size == 0.0 or not math.isfinite(dev.log10_tau):
+        return dev
+    exponent = math.frexp(size)[1]
+    return DeviationKernel(
+        v=dev.v,
+        u=dev.u,
+        b_train=np.ldexp(dev.b_train, -exponent),
+        b_cross=np.ldexp(dev.b_cross, -exponent),
+        log10_tau=dev.log10_tau + exponent * math.log10(2.0),
     )
 
 
