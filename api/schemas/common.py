@@ -12,7 +12,15 @@ import math
 from typing import Annotated, Any, Literal, Self
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, RootModel, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    RootModel,
+    WithJsonSchema,
+    model_validator,
+)
 from pydantic.functional_validators import AfterValidator, PlainValidator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
@@ -46,6 +54,9 @@ Coordinate = Annotated[
     float, Field(strict=True, allow_inf_nan=False, ge=-MAX_COORDINATE, le=MAX_COORDINATE)
 ]
 FiniteDepth = Annotated[int, Field(strict=True, ge=1, le=MAX_DEPTH)]
+Infinity = Annotated[Literal["inf"], WithJsonSchema({"type": "string", "enum": ["inf"]})]
+"""The string "inf" (an infinite depth or time), as a one-value enum: generated clients
+handle an enum in a union with numbers, where some mishandle ``const``."""
 
 
 def _rectangular(rows: list[list[float]]) -> list[list[float]]:
@@ -175,7 +186,7 @@ class Network(NetworkBase):
 class NetworkAnyDepth(NetworkBase):
     """A deep fully-connected network whose depth may be "inf" (MATH.md §6)."""
 
-    depth: FiniteDepth | Literal["inf"] = Field(
+    depth: FiniteDepth | Infinity = Field(
         description='number of affine layers L, or "inf" for the infinite-depth limit'
     )
 

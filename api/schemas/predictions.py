@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from api.schemas.common import Coordinate, Matrix, NetworkAnyDepth, request_config
+from api.schemas.common import Coordinate, Infinity, Matrix, NetworkAnyDepth, request_config
 from api.schemas.kernels import check_same_features
 
-Time = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1e300)] | Literal["inf"]
+Time = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1e300)] | Infinity
 Targets = (
     Annotated[list[Coordinate], Field(min_length=1, description="[n]: one output")]
     | Annotated[
@@ -115,7 +115,7 @@ class PredictionsRequest(BaseModel):
 class PredictionsResponse(BaseModel):
     """Means of the trained network's output; k = 1 when y_train was [n]."""
 
-    t: list[float | Literal["inf"]]
+    t: list[float | Infinity]
     mean: list[list[list[float]]] = Field(description="[len(t)][n_test][k] on x_test")
     train_mean: list[list[list[float]]] = Field(description="[len(t)][n_train][k] on x_train")
     warnings: list[str] = Field(description="solver fallbacks, conditioning, limits reached")

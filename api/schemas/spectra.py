@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from api.schemas.common import Matrix, NetworkAnyDepth, request_config
+from api.schemas.common import Infinity, Matrix, NetworkAnyDepth, request_config
 from api.schemas.kernels import Depths, check_depths
 
 
@@ -76,7 +76,7 @@ class Spectrum(BaseModel):
 
 
 class SpectraResponse(BaseModel):
-    depths: list[int | Literal["inf"]]
+    depths: list[int | Infinity]
     ntk: Spectrum
     nngp: Spectrum
     theory: dict[str, Any] = Field(

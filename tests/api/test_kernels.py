@@ -33,6 +33,8 @@ def relu_kernels(x1: np.ndarray, x2: np.ndarray) -> dict[int, tuple[np.ndarray, 
     q2 = SIGMA_W2 * np.sum(x2 * x2, 1) / d + SIGMA_B2
     norm = np.sqrt(np.outer(q1, q2))
     theta = np.arccos(np.clip(sigma1 / norm, -1.0, 1.0))
+    # identical inputs: θ = 0 exactly (arccos of a rounded c = 1 would be ~1e-8 off, §7)
+    theta[np.all(x1[:, None, :] == x2[None, :, :], axis=-1)] = 0.0
     e_phi = norm * (np.sin(theta) + (np.pi - theta) * np.cos(theta)) / (2 * np.pi)
     e_dphi = (np.pi - theta) / (2 * np.pi)
     sigma2 = SIGMA_W2 * e_phi + SIGMA_B2
