@@ -20,6 +20,7 @@ The limit kernel replaces Θ^L (or Σ^L) when ``network.depth is None``:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -118,7 +119,8 @@ def _ordered(
     depth, capped = extraction_depth(fp)
     n = x_train.shape[0]
     x_all = np.vstack([x_train, x_test])
-    states = kernel_states(network, x_train, x_all, depths=[depth - 1, depth], progress=progress)
+    finite = dataclasses.replace(network, depth=depth)
+    states = kernel_states(finite, x_train, x_all, depths=[depth - 1, depth], progress=progress)
     last, _ = deviation_blocks(getattr(states[1], kernel), n)
     a_train, a_cross = -last.b_train, -last.b_cross  # E (train, cross) in units 10^(s+t)
     if kernel == "ntk":
@@ -211,7 +213,8 @@ def _chaotic(
     depth, _ = extraction_depth(fp)
     n = x_train.shape[0]
     x_all = np.vstack([x_train, x_test])
-    state = kernel_states(network, x_train, x_all, depths=[depth], progress=progress)[0]
+    finite = dataclasses.replace(network, depth=depth)
+    state = kernel_states(finite, x_train, x_all, depths=[depth], progress=progress)[0]
     part = state.ntk
     g_train = np.asarray(part.g1, dtype=np.float64)
     g_test = np.asarray(part.g2, dtype=np.float64)[n:]

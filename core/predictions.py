@@ -141,6 +141,12 @@ def deviation_blocks(part: Any, n: int) -> tuple[DeviationKernel, float]:
     g1 = np.asarray(part.g1, dtype=np.float64)
     g2 = np.asarray(part.g2, dtype=np.float64)
     deficit = np.asarray(part.deficit, dtype=np.float64)
+    log10_tau = float(part.log10_deficit_scale)
+    peak = float(np.max(np.abs(deficit))) if deficit.size else 0.0
+    if peak > 0.0:  # deficit of order one, its size in τ: the solver picks its route by τ
+        exponent = math.frexp(peak)[1]
+        deficit = np.ldexp(deficit, -exponent)
+        log10_tau += exponent * math.log10(2.0)
     b_train = -(deficit[:, :n] + deficit[:, :n].T) / 2.0
     np.fill_diagonal(b_train, 0.0)
     dev = DeviationKernel(
@@ -148,7 +154,7 @@ def deviation_blocks(part: Any, n: int) -> tuple[DeviationKernel, float]:
         u=np.sqrt(g2[n:]),
         b_train=b_train,
         b_cross=-deficit[:, n:].T.copy(),
-        log10_tau=float(part.log10_deficit_scale),
+        log10_tau=log10_tau,
     )
     return dev, float(part.log10_scale)
 

@@ -98,12 +98,15 @@ def test_chaotic_large_depth_laws() -> None:
     assert fp.c_star is not None
     x = sphere_points(6, 3, seed=9)
     n = x.shape[0]
-    result = spectra(_net("erf", w2, b2, 300), x, [300])
+    result = spectra(_net("erf", w2, b2, 3000), x, [300, 3000])
     expected = ((n - 1) * fp.c_star + 1) / (1 - fp.c_star)
     assert result.nngp.condition_number[0] == pytest.approx(expected, rel=1e-9)
     assert result.theory["nngp_condition_number_limit"] == pytest.approx(expected)
     assert result.ntk.condition_number[0] == pytest.approx(1.0, abs=1e-3)
-    assert result.ntk.log10_scale[0] > 30  # Θ ~ χ₁^l: carried by the scale, finite
+    assert result.ntk.condition_number[1] == pytest.approx(1.0, abs=1e-12)
+    # Θ ~ χ₁^3000 ≈ 10^391 is beyond float64: carried by the scale, every number finite
+    assert result.ntk.log10_lambda_max[1] > 390
+    assert np.all(np.isfinite(result.ntk.lambda_max)) and np.all(result.ntk.lambda_max > 0)
 
 
 @pytest.mark.parametrize(("activation", "k"), [("relu", 3.0), ("erf", 2.0)])
