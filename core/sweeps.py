@@ -21,6 +21,11 @@ Conventions
   Any other y_train [n] or [n][k] is a regression target, and accuracies are None.
 - Condition numbers as in core/spectra.py: a lower bound (flagged) where float64 cannot
   resolve λ_min, the largest float64 where κ exceeds the range (exact log10 alongside).
+- Deep chaotic networks: Θ(x, X)/Θ(x, x) → 0 for x ∉ X and the differences between training
+  points that a test prediction is made of fall below float64's resolution of the deficit
+  after ~36 ξ*. There ``test_resolved`` is False: the test predictions are rounding noise
+  around the mean (the test loss, mean(y²) to float64 precision, stays valid) and the test
+  accuracy is NaN (JSON null), not the accuracy of noise.
 
 Work split (for jobs): :func:`sweep_problem` validates once; :func:`sweep_row` computes one
 σ_w² row for every depth and time (one kernel recursion serves every depth; one
@@ -53,6 +58,10 @@ from core.network import Network
 from core.predictions import condition, deviation_blocks
 
 FLOAT_MAX = float(np.finfo(np.float64).max)
+RESOLUTION = 1e-11
+"""A test point's kernel row is resolved when its deficits relative to √(g_x g_a) differ
+across the training points a by more than this fraction of their size (the rounding floor
+of the recursion is ~1e-13)."""
 Progress = Callable[[float], None] | None
 
 
@@ -91,6 +100,7 @@ class SweepRow:
     condition_number: np.ndarray
     log10_condition_number: np.ndarray  # NaN where κ = ∞ exactly
     condition_number_is_lower_bound: np.ndarray
+    test_resolved: np.ndarray  # [len(depths)] bool
     chi_1: float  # NaN where undefined
     chi_c_star: float
     xi_1: float
@@ -117,6 +127,7 @@ class SweepResult:
     condition_number: np.ndarray
     log10_condition_number: np.ndarray
     condition_number_is_lower_bound: np.ndarray
+    test_resolved: np.ndarray
     chi_1: np.ndarray
     chi_c_star: np.ndarray
     xi_1: np.ndarray
@@ -139,6 +150,7 @@ class SweepResult:
             "condition_number": self.condition_number,
             "log10_condition_number": self.log10_condition_number,
             "condition_number_is_lower_bound": self.condition_number_is_lower_bound,
+            "test_resolved": self.test_resolved,
             "chi_1": self.chi_1,
             "chi_c_star": self.chi_c_star,
             "xi_1": self.xi_1,
@@ -316,9 +328,11 @@ def sweep_row(problem: SweepProblem, index: int, progress: Progress = None) -> S
     kappa = np.zeros(len(problem.depths))
     log_kappa = np.zeros(len(problem.depths))
     lower = np.zeros(len(problem.depths), dtype=bool)
+    resolved = np.ones(len(problem.depths), dtype=bool)
     singular: list[int] = []
     for j, state in enumerate(states):
         dev, _ = deviation_blocks(state.ntk, n)
+        resolved[j] = _test_rows_resolved(dev)
         solver = KernelSolver(_normalised(dev))
         spectrum = solver.spectrum()
         k, log_k, is_bound = condition(spectrum)
@@ -333,6 +347,8 @@ def sweep_row(problem: SweepProblem, index: int, progress: Progress = None) -> S
         if problem.labels_train is not None and problem.labels_test is not None:
             train_acc[:, j] = np.mean(np.argmax(train, axis=2) == problem.labels_train, axis=1)
             test_acc[:, j] = np.mean(np.argmax(mean, axis=2) == problem.labels_test, axis=1)
+        if not resolved[j]:
+            test_acc[:, j] = math.nan
         if progress is not None:
             progress(0.5 + 0.5 * (j + 1) / len(states))
     mf = solve_mean_field(problem.activation, np.array([sigma_w2]), np.array([problem.sigma_b2]))
@@ -342,6 +358,12 @@ def sweep_row(problem: SweepProblem, index: int, progress: Progress = None) -> S
         warnings.append(
             f"σ_w² = {sigma_w2:g}: Θ(X,X) is singular to float64 at depths {singular} "
             "(κ is a lower bound; t = ∞ uses the modes float64 resolves)"
+        )
+    if not np.all(resolved):
+        depths = [d for d, ok in zip(problem.depths, resolved, strict=True) if not ok]
+        warnings.append(
+            f"σ_w² = {sigma_w2:g}: test predictions below float64 resolution at depths "
+            f"{depths} (collapsed to the mean; test accuracy null)"
         )
     labelled = problem.labels_train is not None
     return SweepRow(
@@ -353,6 +375,7 @@ def sweep_row(problem: SweepProblem, index: int, progress: Progress = None) -> S
         condition_number=kappa,
         log10_condition_number=log_kappa,
         condition_number_is_lower_bound=lower,
+        test_resolved=resolved,
         chi_1=chi_1,
         chi_c_star=chi_c,
         xi_1=_depth_scale(chi_1) if phase_code == ORDERED else math.nan,
@@ -392,6 +415,7 @@ def merge_rows(problem: SweepProblem, rows: Sequence[SweepRow]) -> SweepResult:
         condition_number=stack("condition_number", 0),
         log10_condition_number=stack("log10_condition_number", 0),
         condition_number_is_lower_bound=stack("condition_number_is_lower_bound", 0),
+        test_resolved=stack("test_resolved", 0),
         chi_1=column("chi_1"),
         chi_c_star=column("chi_c_star"),
         xi_1=column("xi_1"),
@@ -399,6 +423,17 @@ def merge_rows(problem: SweepProblem, rows: Sequence[SweepRow]) -> SweepResult:
         phase=[row.phase for row in rows],
         warnings=[warning for row in rows for warning in row.warnings],
     )
+
+
+def _test_rows_resolved(dev: DeviationKernel) -> bool:
+    """Whether every test row of the deficit, relative to √(g_x g_a), varies across the
+    training points a by more than RESOLUTION of its size (else it is rounding noise)."""
+    if dev.v.size < 2 or dev.u.size == 0:
+        return True
+    scale = np.outer(dev.u, dev.v)
+    ratio = np.divide(dev.b_cross, scale, out=np.zeros_like(dev.b_cross), where=scale > 0)
+    size = np.max(np.abs(ratio), axis=1)
+    return bool(np.all((size == 0) | (np.ptp(ratio, axis=1) > RESOLUTION * size)))
 
 
 def _normalised(dev: DeviationKernel) -> DeviationKernel:

@@ -16,6 +16,7 @@ import numpy as np
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 DPI = 150
 MAX_CURVES = 8
@@ -228,10 +229,18 @@ def _sweeps(figure: Figure, request: Mapping[str, Any], result: Mapping[str, Any
     image: ScalarMappable | None = None
     for axes, (which, index) in zip(axes_list, panels, strict=True):
         if accuracy:
-            values = np.asarray(result[f"{which}_accuracy"][index], dtype=np.float64)
-            image = axes.pcolormesh(
-                w2_edges, depth_edges, values.T, cmap="viridis", vmin=chance, vmax=1.0
+            values = np.asarray(
+                [[_nan_if_none(v) for v in row] for row in result[f"{which}_accuracy"][index]]
             )
+            image = axes.pcolormesh(
+                w2_edges,
+                depth_edges,
+                np.ma.masked_invalid(values.T),
+                cmap="viridis",
+                vmin=chance,
+                vmax=1.0,
+            )
+            axes.set_facecolor("0.8")  # no accuracy: predictions below float64 resolution
         else:
             loss = np.asarray(result[f"{which}_loss"][index], dtype=np.float64)
             values = np.log10(np.maximum(loss, 1e-300))
@@ -260,6 +269,9 @@ def _sweeps(figure: Figure, request: Mapping[str, Any], result: Mapping[str, Any
         axes.set_xlabel(r"weight variance $\sigma_w^2$")
     axes_list[0].set_ylabel("depth L (affine layers)")
     handles, labels = axes_list[0].get_legend_handles_labels()
+    if accuracy and not np.all(np.asarray(result["test_resolved"], dtype=bool)):
+        handles.append(Patch(facecolor="0.8", edgecolor="0.5"))
+        labels.append("test f below float64\nresolution (= the mean)")
     if handles:
         axes_list[-1].legend(handles, labels, loc="upper right", fontsize="x-small", framealpha=0.6)
     if accuracy and image is not None:

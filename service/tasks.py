@@ -211,6 +211,7 @@ _SWEEP_AXIS_0 = (  # [w2, ...]
     "condition_number",
     "log10_condition_number",
     "condition_number_is_lower_bound",
+    "test_resolved",
     "chi_1",
     "chi_c_star",
     "xi_1",

@@ -80,5 +80,7 @@ async def compute_sweeps(
         compute,
         settings,
         offered=(JSON, NPZ, PNG),
-        nullable=frozenset({"log10_condition_number", "chi_1", "chi_c_star", "xi_1", "xi_star"}),
+        nullable=frozenset(
+            {"test_accuracy", "log10_condition_number", "chi_1", "chi_c_star", "xi_1", "xi_star"}
+        ),
     )

@@ -164,7 +164,9 @@ class SweepsResponse(BaseModel):
     train_loss: Grid = Field(description="mean over points and outputs of (f_t(x) − y)²")
     test_loss: Grid
     train_accuracy: Grid | None = Field(description="argmax accuracy; null for regression")
-    test_accuracy: Grid | None
+    test_accuracy: list[list[list[float | None]]] | None = Field(
+        description="null inside where test_resolved is false"
+    )
     condition_number: list[list[float]] = Field(
         description="κ(Θ(X,X)) [num_w2][len(depths)]; a lower bound where flagged"
     )
@@ -173,6 +175,10 @@ class SweepsResponse(BaseModel):
     )
     condition_number_is_lower_bound: list[list[bool]] = Field(
         description="true where float64 cannot resolve λ_min(Θ): the true κ is larger"
+    )
+    test_resolved: list[list[bool]] = Field(
+        description="[num_w2][len(depths)]: false where the test predictions are below float64 "
+        "resolution (deep chaotic: collapsed to the mean; the test loss stays valid)"
     )
     chi_1: list[float | None]
     chi_c_star: list[float | None]

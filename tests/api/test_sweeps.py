@@ -53,8 +53,14 @@ async def test_integer_labels_give_accuracies_and_the_core_numbers(
     assert data["sigma_w2"] == [0.5, 1.75, 3.0] and data["classes"] == 2
     for name in ("train_loss", "test_loss", "train_accuracy", "test_accuracy"):
         assert np.shape(data[name]) == (2, 3, 3), name
-    for name in ("condition_number", "log10_condition_number", "condition_number_is_lower_bound"):
+    for name in (
+        "condition_number",
+        "log10_condition_number",
+        "condition_number_is_lower_bound",
+        "test_resolved",
+    ):
         assert np.shape(data[name]) == (3, 3), name
+    assert all(all(row) for row in data["test_resolved"])  # shallow enough to resolve
     assert len(data["xi_1"]) == len(data["xi_star"]) == len(data["phase"]) == 3
     assert data["phase"] == ["ordered", "chaotic", "chaotic"]
     assert data["xi_1"][0] > 0 and data["xi_1"][1] is None and data["xi_star"][0] is None
