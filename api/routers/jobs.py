@@ -16,6 +16,7 @@ from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
 from api.limits import check_depth_limit, check_synchronous_limits
 from api.negotiation import JSON, NPZ, PNG, check_finite, jsonable, negotiate, render
 from api.problems import problem_responses
+from api.routers.sweeps import NULLABLE as SWEEPS_NULLABLE
 from api.routers.sweeps import check_sweep_limits
 from api.schemas.jobs import Job, JobSubmission
 from core.errors import WorkTooLargeError
@@ -44,10 +45,7 @@ RESULT_MEDIA: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     ),
     "predictions": ((JSON, NPZ, PNG), frozenset()),
     "spectra": ((JSON, NPZ, PNG), _SPECTRA_NULLABLE),
-    "sweeps": (
-        (JSON, NPZ, PNG),
-        frozenset({"log10_condition_number", "chi_1", "chi_c_star", "xi_1", "xi_star"}),
-    ),
+    "sweeps": ((JSON, NPZ, PNG), SWEEPS_NULLABLE),
 }
 """Per kind, the media types its result is offered in and its nullable fields (as the
 endpoint itself renders them)."""

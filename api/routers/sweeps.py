@@ -16,6 +16,11 @@ from service.settings import Settings
 
 router = APIRouter(tags=["sweeps"])
 
+NULLABLE = frozenset(
+    {"test_accuracy", "log10_condition_number", "chi_1", "chi_c_star", "xi_1", "xi_star"}
+)
+"""Result fields where NaN means "does not exist" (rendered as JSON null)."""
+
 _JOBS = 'submit the same body as a job: POST /v1/jobs with {"kind": "sweeps", "request": ...}'
 
 
@@ -80,7 +85,5 @@ async def compute_sweeps(
         compute,
         settings,
         offered=(JSON, NPZ, PNG),
-        nullable=frozenset(
-            {"test_accuracy", "log10_condition_number", "chi_1", "chi_c_star", "xi_1", "xi_star"}
-        ),
+        nullable=NULLABLE,
     )
