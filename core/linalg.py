@@ -185,11 +185,7 @@ class KernelSolver:
     def spectrum(self) -> Spectrum:
         """Eigenvalues of K̂(X, X) + λ̂ I, with their float64 resolution."""
         if self._structured is None:
-            if self._eig is not None:
-                lam = self._eig[0]
-            else:
-                a = self.kernel.dense_train() + self.reg * np.eye(self.kernel.v.size)
-                lam = scipy.linalg.eigvalsh(a, check_finite=False)
+            lam, _ = self._dense_eig()  # the eigenvectors serve the finite times after it
             n = lam.size
             noise = n * _EPS * max(float(np.max(np.abs(lam))), 0.0)
             return Spectrum(lam, np.zeros(n), lam > noise, noise, 0.0)
