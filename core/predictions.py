@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, NumericalError
 from core.linalg import DeviationKernel, KernelSolver, Spectrum, log10_or_neg_inf, pow10
 from core.network import Network
 
@@ -279,7 +279,7 @@ def _log10_rate(learning_rate: float | None, log10_scale: float, lam_max: float)
 
 def _finite(a: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(a)):
-        raise AssertionError("non-finite prediction: a bug in the solver")
+        raise NumericalError("the prediction is not finite in float64 for this input")
     return a
 
 

@@ -21,6 +21,7 @@ Conventions
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -110,7 +111,8 @@ def spectra(
     if finite:
         from core.kernels import kernel_states
 
-        states = kernel_states(network, xs, None, depths=finite, progress=progress)
+        deepest = dataclasses.replace(network, depth=max(finite))
+        states = kernel_states(deepest, xs, None, depths=finite, progress=progress)
         for state in states:
             for name in ("ntk", "nngp"):
                 dev, scale = deviation_blocks(getattr(state, name), xs.shape[0])

@@ -150,3 +150,8 @@ def test_infinite_depth_spectra() -> None:
     assert ordered.ntk.condition_number_is_lower_bound[0]
     chaotic = spectra(_net("erf", 3.0, 0.05, None), x)
     assert chaotic.ntk.condition_number[0] == pytest.approx(1.0, abs=1e-12)
+    # finite depths of an infinitely deep network are the same as of a deep enough one
+    finite = spectra(_net("erf", 0.6, 0.3, None), x, [7])
+    same = spectra(_net("erf", 0.6, 0.3, 7), x)
+    assert finite.depths == [7]
+    np.testing.assert_array_equal(finite.ntk.lambda_min, same.ntk.lambda_min)
