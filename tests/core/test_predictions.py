@@ -315,3 +315,19 @@ def test_invalid_input_names_the_field(kwargs: dict, field: str) -> None:
     with pytest.raises(InvalidInputError) as info:
         predict(_network("relu", 1.5, 0.1, 3), **args, **options)
     assert info.value.field == field
+
+
+def test_deep_ordered_inputs_of_unequal_norm() -> None:
+    """Inputs of different norms (the per-entry recursion, v ≠ const): depth 100 vs mpmath."""
+    norms = np.array([0.5, 1.0, 1.5, 0.8, 1.2, 0.7, 1.1, 0.9])
+    x = sphere_points(8, 3, seed=12) * norms[:, None]
+    n = 5
+    y = np.array([[1.0], [-1.0], [0.5], [2.0], [-0.3]])
+    result = predict(_network("erf", 0.6, 0.3, 100), x[:n], y, x[n:], t=[2.0, math.inf])
+    with mp.workdps(120):
+        k_all = mp_kernels("erf", 0.6, 0.3, x, [100], 120)[100][1]
+        eta = mp_eta_default(k_all[:n, :n])
+        for i, t in enumerate((2.0, math.inf)):
+            ref = mp_flow(k_all, n, y, float(eta * t) if t < math.inf else t)[0]
+            assert relative_error(result.mean[i], ref) < 1e-7
+    assert result.solver == "structured Cholesky"
