@@ -13,8 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.activations import smooth
 from core.activations.base import Activation, ActivationInfo, ParameterInfo
 from core.activations.closed_forms import ABRelu, Erf, Identity
+from core.activations.numerical import Numerical
 from core.errors import UnknownActivationError
 
 __all__ = [
@@ -55,6 +57,36 @@ _REGISTRY: dict[str, _Entry] = {
         "φ(x) = b·x for x ≥ 0, a·x for x < 0",
     ),
     "erf": _Entry(lambda p: Erf("erf", p), (), True, "φ(x) = erf(x)"),
+    "tanh": _Entry(
+        lambda p: Numerical("tanh", p, False, smooth.QUADRATURE, *smooth.TANH),
+        (),
+        False,
+        "φ(x) = tanh(x)",
+    ),
+    "sigmoid": _Entry(
+        lambda p: Numerical("sigmoid", p, False, smooth.QUADRATURE, *smooth.SIGMOID),
+        (),
+        False,
+        "φ(x) = 1/(1 + e^(−x))",
+    ),
+    "softplus": _Entry(
+        lambda p: Numerical("softplus", p, False, smooth.QUADRATURE, *smooth.SOFTPLUS),
+        (),
+        False,
+        "φ(x) = log(1 + e^x)",
+    ),
+    "silu": _Entry(
+        lambda p: Numerical("silu", p, False, smooth.QUADRATURE, *smooth.SILU),
+        (),
+        False,
+        "φ(x) = x/(1 + e^(−x)) (swish)",
+    ),
+    "gelu": _Entry(
+        lambda p: Numerical("gelu", p, False, smooth.QUADRATURE, *smooth.GELU),
+        (),
+        False,
+        "φ(x) = x·Φ(x), Φ the standard normal CDF (exact gelu, not the tanh approximation)",
+    ),
 }
 
 

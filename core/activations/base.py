@@ -17,9 +17,11 @@ Conventions, for every method (elementwise, broadcasting float64 arrays):
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -119,6 +121,16 @@ class Activation(ABC):
     ) -> Array:
         """√(W(q1) W(q2)) − E[φ'(u) φ'(v)] at cosine deficit ``delta`` = 1 − c (≥ 0)."""
 
+    @abstractmethod
+    def small_deficit_slopes(self, q1: ArrayLike, q2: ArrayLike) -> tuple[Array, Array, float]:
+        """(a, b, p): as δ → 0 the deficits grow from their δ = 0 values as a·δ and b·δ^p.
+
+        correlation_deficit(q1, q2, δ) = correlation_deficit(q1, q2, 0) + a δ + o(δ), with
+        a = √(q1 q2)·E[φ'(u) φ'(v)] at c = 1 (Price's theorem); the derivative deficit grows
+        as b δ^p: p = 1 for smooth φ (b = √(q1q2)·E[φ''(u)φ''(v)] at c = 1), p = ½ where φ'
+        jumps (relu: θ ≈ √(2δ)). The deep recursion uses these once δ underflows float64.
+        """
+
 
 # --- named numerical guards, shared by all activations -------------------------------
 
@@ -151,29 +163,30 @@ def clipped_cosine_deficits(
     return c, minus, plus
 
 
-def angle_from_deficits(minus: ArrayLike, plus: ArrayLike) -> Array:
+@numba.vectorize(["float64(float64, float64)"], cache=True)
+def angle_from_deficits(minus: float, plus: float) -> float:
     """θ = arccos c from 1 − c and 1 + c without the √ε loss of arccos near c = ±1.
 
     θ = 2 arcsin(√((1 − c)/2)) for c ≥ 0 and π − 2 arcsin(√((1 + c)/2)) for c < 0.
+    (A numba ufunc: one pass, no temporaries; broadcasts like numpy.)
     """
-    minus, plus = as_array(minus), as_array(plus)
-    near_one = 2.0 * np.arcsin(np.sqrt(np.clip(minus, 0.0, 2.0) / 2.0))
-    near_minus_one = np.pi - 2.0 * np.arcsin(np.sqrt(np.clip(plus, 0.0, 2.0) / 2.0))
-    return np.where(minus <= 1.0, near_one, near_minus_one)
+    if minus <= 1.0:
+        return 2.0 * math.asin(math.sqrt(min(max(minus, 0.0), 2.0) / 2.0))
+    return math.pi - 2.0 * math.asin(math.sqrt(min(max(plus, 0.0), 2.0) / 2.0))
 
 
-def sin_minus_theta_cos(theta: ArrayLike) -> Array:
+@numba.vectorize(["float64(float64)"], cache=True)
+def sin_minus_theta_cos(theta: float) -> float:
     """S(θ) = sin θ − θ cos θ ≥ 0 on [0, π], by its series below θ = 1 (no cancellation).
 
     S(θ) = Σ_{k≥1} (−1)^{k+1} 2k θ^{2k+1} / (2k+1)!; 12 terms reach 1e-17 relative at θ=1.
     """
-    theta = as_array(theta)
-    small = np.minimum(theta, 1.0)
-    t2 = small * small
-    term = small.copy()  # θ^{2k+1}/(2k+1)! at k = 0
-    total = np.zeros_like(small)
+    if theta >= 1.0:
+        return math.sin(theta) - theta * math.cos(theta)
+    t2 = theta * theta
+    term = theta
+    total = 0.0
     for k in range(1, 13):
         term = -term * t2 / ((2 * k) * (2 * k + 1))
         total -= 2 * k * term
-    direct = np.sin(theta) - theta * np.cos(theta)
-    return np.where(theta < 1.0, total, direct)
+    return total

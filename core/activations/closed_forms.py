@@ -22,19 +22,21 @@ Notation as in :mod:`core.activations.base`; θ = arccos c, δ = 1 − c, S(θ) 
 
   The correlation deficit is (2/π)[(√(A1A2) − arcsin s) + (arcsin s − arcsin r)] with
   A_i = arcsin(2q_i/P_i): the angular part is an arcsine difference formed from
-  s² − r² = s² δ(2 − δ) (no cancellation); the norm-mismatch part, O((q1 − q2)²), by
-  :func:`norm_mismatch` below. The derivative deficit uses D − √((1+4q1)(1+4q2)) =
+  s² − r² = s² δ(2 − δ) (no cancellation); the norm-mismatch part √(A1A2) − arcsin s,
+  O((q1 − q2)²), is exactly 0 at q1 = q2 and otherwise has absolute accuracy ~1e-16·V
+  (in the deep recursion the diagonals meet — :func:`core.deficits.snapped` — long before
+  this matters). The derivative deficit uses D − √((1+4q1)(1+4q2)) =
   4(q1 − q2)²/(D₀ + √(…)) + 4q1q2 δ(2 − δ), exact.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import erf
 
 from core.activations.base import (
     Activation,
@@ -45,35 +47,6 @@ from core.activations.base import (
     clipped_cosine_deficits,
     sin_minus_theta_cos,
 )
-from core.activations.quadrature import gauss_hermite
-
-#: Below this relative norm mismatch |q1 − q2|/(q1 + q2) the mismatch part of a smooth
-#: activation's deficit is integrated from pointwise differences (error ~ ε·|q1 − q2|)
-#: instead of subtracting two closed forms (error ~ ε, which would swamp an O(mismatch²)
-#: quantity).
-MISMATCH_QUADRATURE_BELOW = 1e-3
-#: Gauss–Hermite degree of that 1-D integral (smooth integrand: exact to ~1e-15 for q ≲ 50).
-MISMATCH_NODES = 160
-
-
-def norm_mismatch(phi: Callable[[Array], Array], q1: Array, q2: Array) -> Array:
-    """√(V1V2) − E[φ(√q1 z) φ(√q2 z)] = ½√(V1V2)·E[(φ(√q1 z)/√V1 − φ(√q2 z)/√V2)²].
-
-    The Cauchy–Schwarz gap between two pre-activations of different variance and
-    correlation 1; ≥ 0 and O((q1 − q2)²). Computed from the pointwise differences so the
-    result keeps its relative accuracy as q1 → q2 (exactly 0 at q1 = q2).
-    """
-    x, w = gauss_hermite(MISMATCH_NODES)
-    s1 = clamped_sqrt(q1)[..., None]
-    s2 = clamped_sqrt(q2)[..., None]
-    f1 = phi(s1 * x)
-    f2 = phi(s2 * x)
-    v1 = f1 * f1 @ w
-    v2 = f2 * f2 @ w
-    n1 = np.sqrt(np.where(v1 > 0, v1, 1.0))
-    n2 = np.sqrt(np.where(v2 > 0, v2, 1.0))
-    diff = f1 / n1[..., None] - f2 / n2[..., None]
-    return 0.5 * n1 * n2 * (diff * diff @ w)
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +78,26 @@ class Identity(Activation):
     ) -> Array:
         q1, q2, delta = np.broadcast_arrays(as_array(q1), as_array(q2), as_array(delta))
         return np.zeros_like(delta)
+
+    def small_deficit_slopes(self, q1: ArrayLike, q2: ArrayLike) -> tuple[Array, Array, float]:
+        root = clamped_sqrt(as_array(q1) * as_array(q2))
+        return root, np.zeros_like(root), 1.0
+
+
+@numba.vectorize(["float64(float64, float64, float64, float64)"], cache=True)
+def _abrelu_deficit(root: float, delta: float, square_sum: float, jump: float) -> float:
+    """√(q1q2)/2π · [(a² + b²) π δ − (a − b)² S(θ)], δ clipped to [0, 2] (fused, one pass)."""
+    d = min(max(delta, 0.0), 2.0)
+    theta = angle_from_deficits(d, 2.0 - d)
+    gap = square_sum * math.pi * d - jump * sin_minus_theta_cos(theta)
+    return root / (2.0 * math.pi) * max(gap, 0.0)
+
+
+@numba.vectorize(["float64(float64, float64)"], cache=True)
+def _abrelu_derivative_deficit(delta: float, jump: float) -> float:
+    """(a − b)² θ / 2π, δ clipped to [0, 2]."""
+    d = min(max(delta, 0.0), 2.0)
+    return jump * angle_from_deficits(d, 2.0 - d) / (2.0 * math.pi)
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,19 +135,59 @@ class ABRelu(Activation):
         return (self._square_sum * (np.pi - theta) + 2 * self.a * self.b * theta) / (2 * np.pi)
 
     def correlation_deficit(self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike) -> Array:
-        d = np.clip(as_array(delta), 0.0, 2.0)
-        theta = angle_from_deficits(d, 2.0 - d)
-        gap = self._square_sum * np.pi * d - (self.a - self.b) ** 2 * sin_minus_theta_cos(theta)
         root = clamped_sqrt(as_array(q1) * as_array(q2))
-        return root / (2 * np.pi) * np.maximum(gap, 0.0)
+        return _abrelu_deficit(root, as_array(delta), self._square_sum, (self.a - self.b) ** 2)
 
     def derivative_correlation_deficit(
         self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike
     ) -> Array:
-        q1, q2, delta = np.broadcast_arrays(as_array(q1), as_array(q2), as_array(delta))
-        d = np.clip(delta, 0.0, 2.0)
-        theta = angle_from_deficits(d, 2.0 - d)
-        return (self.a - self.b) ** 2 * theta / (2 * np.pi)
+        q1, q2, d = np.broadcast_arrays(as_array(q1), as_array(q2), as_array(delta))
+        return _abrelu_derivative_deficit(d, (self.a - self.b) ** 2)
+
+    def small_deficit_slopes(self, q1: ArrayLike, q2: ArrayLike) -> tuple[Array, Array, float]:
+        root = clamped_sqrt(as_array(q1) * as_array(q2))
+        jump = np.full_like(root, (self.a - self.b) ** 2 * np.sqrt(2.0) / (2 * np.pi))
+        return 0.5 * self._square_sum * root, jump, 0.5
+
+
+@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
+def _erf_deficit(q1: float, q2: float, delta: float) -> float:
+    """√(V1V2) − E[erf(u) erf(v)] (module doc): angular part + norm-mismatch part."""
+    d = min(max(delta, 0.0), 2.0)
+    p1 = 1.0 + 2.0 * q1
+    p2 = 1.0 + 2.0 * q2
+    s = 2.0 * math.sqrt(q1 * q2 / (p1 * p2))
+    r = s * (1.0 - d)
+    one_minus_s2 = (1.0 + 2.0 * q1 + 2.0 * q2) / (p1 * p2)
+    s2_minus_r2 = s * s * d * (2.0 - d)
+    root_s = math.sqrt(one_minus_s2)
+    root_r = math.sqrt(one_minus_s2 + s2_minus_r2)
+    # sine of arcsin(s) − arcsin(r): the ratio form for r ≥ 0, a sum of positives for r < 0
+    if r >= 0.0:
+        denominator = s * root_r + r * root_s
+        sine = s2_minus_r2 / denominator if denominator > 0.0 else 0.0
+    else:
+        sine = s * root_r - r * root_s
+    angular = math.atan2(sine, root_s * root_r + s * r)
+    mismatch = 0.0
+    if q1 != q2:
+        a1 = math.asin(2.0 * q1 / p1)
+        a2 = math.asin(2.0 * q2 / p2)
+        mismatch = max(math.sqrt(a1 * a2) - math.asin(s), 0.0)
+    return (2.0 / math.pi) * (angular + mismatch)
+
+
+@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
+def _erf_derivative_deficit(q1: float, q2: float, delta: float) -> float:
+    """√(W1W2) − E[erf'(u) erf'(v)] = (4/π)(D − R)/(√R √D (√D + √R)), R = √((1+4q1)(1+4q2))."""
+    d = min(max(delta, 0.0), 2.0)
+    d0 = 1.0 + 2.0 * q1 + 2.0 * q2
+    radicand = math.sqrt((1.0 + 4.0 * q1) * (1.0 + 4.0 * q2))
+    x = 4.0 * q1 * q2 * d * (2.0 - d)
+    det = d0 + x
+    gap = 4.0 * (q1 - q2) ** 2 / (d0 + radicand) + x
+    root_d, root_r = math.sqrt(det), math.sqrt(radicand)
+    return (4.0 / math.pi) * gap / (root_r * root_d * (root_d + root_r))
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,50 +217,15 @@ class Erf(Activation):
         return (4 / np.pi) / np.sqrt(det)
 
     def correlation_deficit(self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike) -> Array:
-        q1, q2, delta = np.broadcast_arrays(as_array(q1), as_array(q2), as_array(delta))
-        d = np.clip(delta, 0.0, 2.0)
-        p1, p2 = 1 + 2 * q1, 1 + 2 * q2
-        s = 2 * np.sqrt(q1 * q2 / (p1 * p2))
-        r = s * (1 - d)
-        one_minus_s2 = (1 + 2 * q1 + 2 * q2) / (p1 * p2)
-        s2_minus_r2 = s * s * d * (2 - d)
-        root_s = np.sqrt(one_minus_s2)
-        root_r = np.sqrt(one_minus_s2 + s2_minus_r2)
-        # sin and cos of arcsin(s) − arcsin(r), cancellation-free for r ≥ 0 and r < 0
-        denominator = s * root_r + r * root_s
-        safe = np.where(denominator > 0, denominator, 1.0)
-        sine = np.where(r >= 0, s2_minus_r2 / safe, s * root_r - r * root_s)
-        sine = np.where((r >= 0) & (denominator <= 0), 0.0, sine)
-        cosine = root_s * root_r + s * r
-        angular = np.arctan2(sine, cosine)
-        mismatch = self._norm_mismatch(q1, q2)
-        return (2 / np.pi) * angular + mismatch
-
-    def _norm_mismatch(self, q1: Array, q2: Array) -> Array:
-        """√(V1V2) − E[erf(√q1 z) erf(√q2 z)] (≥ 0, zero at q1 = q2)."""
-        a1 = np.arcsin(2 * q1 / (1 + 2 * q1))
-        a2 = np.arcsin(2 * q2 / (1 + 2 * q2))
-        mid = np.arcsin(2 * np.sqrt(q1 * q2 / ((1 + 2 * q1) * (1 + 2 * q2))))
-        direct = np.maximum((2 / np.pi) * (np.sqrt(a1 * a2) - mid), 0.0)
-        total = q1 + q2
-        relative = np.abs(q1 - q2) / np.where(total > 0, total, 1.0)
-        close = (relative < MISMATCH_QUADRATURE_BELOW) & (q1 != q2)
-        out = np.where(q1 == q2, 0.0, direct)
-        if np.any(close):
-            out[close] = norm_mismatch(erf, q1[close], q2[close])
-        return out
+        return _erf_deficit(as_array(q1), as_array(q2), as_array(delta))
 
     def derivative_correlation_deficit(
         self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike
     ) -> Array:
-        q1, q2, delta = np.broadcast_arrays(as_array(q1), as_array(q2), as_array(delta))
-        d = np.clip(delta, 0.0, 2.0)
+        return _erf_derivative_deficit(as_array(q1), as_array(q2), as_array(delta))
+
+    def small_deficit_slopes(self, q1: ArrayLike, q2: ArrayLike) -> tuple[Array, Array, float]:
+        q1, q2 = np.broadcast_arrays(as_array(q1), as_array(q2))
         d0 = 1 + 2 * q1 + 2 * q2
-        radicand = np.sqrt((1 + 4 * q1) * (1 + 4 * q2))
-        det = d0 + 4 * q1 * q2 * d * (2 - d)
-        gap = 4 * (q1 - q2) ** 2 / (d0 + radicand) + 4 * q1 * q2 * d * (2 - d)
-        return (
-            (4 / np.pi)
-            * gap
-            / (np.sqrt(radicand) * np.sqrt(det) * (np.sqrt(det) + np.sqrt(radicand)))
-        )
+        root = np.sqrt(q1 * q2)
+        return (4 / np.pi) * root / np.sqrt(d0), 16 * q1 * q2 / (np.pi * d0**1.5), 1.0

@@ -1,0 +1,189 @@
+"""The equal-norm path: the depth-L kernels as a tabulated function of the input angle.
+
+When every input has the same first-layer variance q₁ = σ_w0²‖x‖²/d₀ + σ_b0² (relative
+tolerance 1e-12), every diagonal of every layer is one number and every entry of Σ^L and
+Θ^L is a function of the input angle θ₀ = arccos(x·x'/‖x‖‖x'‖) alone — the composed dual
+activation (MATH.md §2). The exact deviation-form recursion of :mod:`core.kernels` is run
+once on a grid of angles, and each deficit E^L(θ₀) is interpolated, for all n1·n2 pairs,
+in the variable u = ln θ₀ as
+
+    y(u) = ln E^L(θ₀) − 2u,
+
+which is smooth on [ln θ_min, ln π]: power laws E ∝ θ₀^k (k = 2 for Σ, 1 for the relu NTK)
+are linear in u, and the chaotic-phase boundary layer at θ₀ ~ χ₁^{−L/2} has width O(1)
+in u. The interpolant is piecewise Chebyshev (PANELS panels of degree DEGREE, doubled
+until one extra check point per panel agrees with the recursion to CHECK_TOL in y, i.e.
+relative in E). Pairs with 0 < θ₀ < θ_min (near-duplicates) are added to the grid and
+computed exactly; θ₀ = 0 (equal inputs) has E = 0 exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numba
+import numpy as np
+
+from core.activations.base import Array
+from core.deficits import DeviationPart, LayerState, Track
+from core.network import Network
+
+#: smallest tabulated input angle; below it pairs are computed exactly
+THETA_MIN = 1e-9
+DEGREE = 16
+PANELS = (32, 64, 128)
+#: largest disagreement allowed between the interpolant and the recursion (in ln E)
+CHECK_TOL = 1e-11
+#: equal first-layer variances within this relative tolerance select this path
+EQUAL_NORM_RTOL = 1e-12
+#: below this many entries the per-entry recursion is cheaper than the table
+MIN_ENTRIES = 4096
+
+Progress = Callable[[float], None] | None
+
+
+def has_equal_norms(network: Network, x1: Array, x2: Array) -> bool:
+    """True when the equal-norm path applies and pays (all first-layer variances equal)."""
+    if x1.shape[0] * x2.shape[0] < MIN_ENTRIES:
+        return False
+    sq = np.concatenate([np.einsum("ij,ij->i", x1, x1), np.einsum("ij,ij->i", x2, x2)])
+    if float(np.min(sq)) <= 0.0:
+        return False
+    return bool(float(np.max(sq)) - float(np.min(sq)) <= EQUAL_NORM_RTOL * float(np.max(sq)))
+
+
+def _chebyshev_nodes(panels: int) -> tuple[Array, Array, float, float]:
+    """u nodes [panels·DEGREE] (first-kind Chebyshev per panel), 2 check points per panel
+    (between the first two nodes and at the centre), u_lo and the panel width."""
+    u_lo, u_hi = math.log(THETA_MIN), math.log(math.pi)
+    width = (u_hi - u_lo) / panels
+    k = np.arange(DEGREE)
+    x = np.cos(np.pi * (k + 0.5) / DEGREE)[::-1]
+    left = u_lo + width * np.arange(panels)
+    nodes = (left[:, None] + 0.5 * width * (x[None, :] + 1.0)).ravel()
+    between = np.array([0.5 * (x[0] + x[1]), 0.5 * (x[DEGREE // 2 - 1] + x[DEGREE // 2])])
+    checks = (left[:, None] + 0.5 * width * (between[None, :] + 1.0)).ravel()
+    return nodes, checks, u_lo, width
+
+
+def _fit(values: Array, panels: int) -> Array:
+    """Chebyshev coefficients [panels, DEGREE] from values at the first-kind nodes."""
+    y = values.reshape(panels, DEGREE)[:, ::-1]  # nodes in cos order
+    k = np.arange(DEGREE)
+    basis = np.cos(np.pi * np.outer(k, k + 0.5) / DEGREE)  # T_j(x_i) = cos(j·acos x_i)
+    coef = 2.0 / DEGREE * y @ basis.T
+    coef[:, 0] *= 0.5
+    return np.ascontiguousarray(coef)
+
+
+@numba.njit(cache=True)
+def _clenshaw(coef: Array, u: float, u_lo: float, width: float) -> float:
+    panels = coef.shape[0]
+    i = min(max(int((u - u_lo) / width), 0), panels - 1)
+    x = 2.0 * (u - u_lo - i * width) / width - 1.0
+    b1 = 0.0
+    b2 = 0.0
+    for j in range(coef.shape[1] - 1, 0, -1):
+        b1, b2 = 2.0 * x * b1 - b2 + coef[i, j], b1
+    return x * b1 - b2 + coef[i, 0]
+
+
+@numba.njit(parallel=True, cache=True)
+def _evaluate(theta: Array, coef: Array, u_lo: float, width: float) -> Array:
+    """E(θ₀) = exp(y(ln θ₀) + 2 ln θ₀) elementwise; 0 at θ₀ = 0; −1 below the table."""
+    flat = theta.ravel()
+    out = np.empty(flat.size)
+    low = math.exp(u_lo)
+    for p in numba.prange(flat.size):
+        t = flat[p]
+        if t == 0.0:
+            out[p] = 0.0
+        elif t < low:
+            out[p] = -1.0
+        else:
+            u = math.log(t)
+            out[p] = math.exp(_clenshaw(coef, u, u_lo, width) + 2.0 * u)
+    return out.reshape(theta.shape)
+
+
+def equal_norm_states(
+    network: Network,
+    x1: Array,
+    x2: Array,
+    same: bool,
+    depths: list[int],
+    progress: Progress,
+) -> tuple[list[LayerState], str]:
+    """Deviation-form kernels at ``depths`` by the tabulated composed dual; and the method."""
+    from core.kernels import _per_entry_states, input_cosine_deficits, run_layers
+
+    delta = input_cosine_deficits(x1, x2, same)
+    theta = 2.0 * np.arcsin(np.sqrt(0.5 * delta))
+    tiny = np.unique(theta[(theta > 0.0) & (theta < THETA_MIN)])
+    d = x1.shape[1]
+    sq = float(np.mean(np.einsum("ij,ij->i", x1, x1)))
+    a = network.first_sigma_w2 * sq / d
+    q = a + network.first_sigma_b2
+    for panels in PANELS:
+        nodes, checks, u_lo, width = _chebyshev_nodes(panels)
+        grid_theta = np.concatenate([np.exp(nodes), np.exp(checks), tiny])
+        grid_delta = 2.0 * np.sin(0.5 * grid_theta) ** 2
+        sigma = Track(np.array([q]), np.full(grid_theta.size, q), a * grid_delta[None, :], 0, 0)
+        sigma.normalise(diagonal=False)
+        theta_track = Track(sigma.g1.copy(), sigma.g2.copy(), sigma.e.copy(), 0, sigma.t)
+        grid_states = run_layers(network, sigma, theta_track, depths, progress)
+        fitted = _tables(grid_states, nodes, checks, u_lo, width)
+        if fitted is not None:
+            break
+        if progress is not None:
+            progress(0.0)
+    else:
+        states = _per_entry_states(network, x1, x2, same, depths, progress)
+        return states, "exact per-entry recursion (equal-norm table did not converge)"
+    states = []
+    for grid_state, tables in zip(grid_states, fitted, strict=True):
+        parts = {}
+        for name, coef in tables.items():
+            part: DeviationPart = getattr(grid_state, name)
+            deficit = _evaluate(theta, coef, u_lo, width)
+            if tiny.size:
+                exact = part.deficit[0, nodes.size + checks.size :]
+                where = deficit < 0.0
+                deficit[where] = exact[np.searchsorted(tiny, theta[where])]
+            g = float(part.g1[0])
+            parts[name] = DeviationPart(
+                g1=np.full(x1.shape[0], g),
+                g2=np.full(x2.shape[0], g),
+                deficit=deficit,
+                log10_scale=part.log10_scale,
+                log10_deficit_scale=part.log10_deficit_scale,
+            )
+        states.append(LayerState(grid_state.depth, parts["nngp"], parts["ntk"]))
+    method = (
+        f"equal-norm composed dual: exact recursion on {grid_theta.size} input angles "
+        f"({network.activation.quadrature}), piecewise Chebyshev in ln θ "
+        f"({panels}×{DEGREE}, checked to {CHECK_TOL:g} relative)"
+    )
+    return states, method
+
+
+def _tables(
+    grid_states: list[LayerState], nodes: Array, checks: Array, u_lo: float, width: float
+) -> list[dict[str, Array]] | None:
+    """Per depth and kernel, Chebyshev tables of y = ln E − 2u; None if a check fails."""
+    out = []
+    for state in grid_states:
+        tables = {}
+        for name in ("nngp", "ntk"):
+            e = getattr(state, name).deficit[0]
+            node_e, check_e = e[: nodes.size], e[nodes.size : nodes.size + checks.size]
+            if np.any(node_e <= 0.0) or np.any(check_e <= 0.0):
+                return None
+            coef = _fit(np.log(node_e) - 2.0 * nodes, nodes.size // DEGREE)
+            predicted = np.array([_clenshaw(coef, u, u_lo, width) for u in checks])
+            if np.max(np.abs(predicted - (np.log(check_e) - 2.0 * checks))) > CHECK_TOL:
+                return None
+            tables[name] = coef
+        out.append(tables)
+    return out

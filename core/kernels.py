@@ -1,0 +1,362 @@
+"""Exact NNGP and NTK kernels of deep fully-connected networks (MATH.md §2 and §7).
+
+    Σ¹ = σ_w0²·x·x'/d₀ + σ_b0²,   Σˡ⁺¹ = σ_w² E[φ(u)φ(v)] + σ_b²,   Σ̇ˡ⁺¹ = σ_w² E[φ'(u)φ'(v)],
+    Θ¹ = Σ¹,                      Θˡ⁺¹ = Σˡ⁺¹ + Σ̇ˡ⁺¹ ⊙ Θˡ.
+
+Every kernel is carried in deviation form (:mod:`core.deficits`): its diagonals and its
+Cauchy–Schwarz deficit E = √(K_aa K_bb) − K_ab, never K_ab itself, so that the ordered
+phase (where 1 − c falls below 1e-16 after a few dozen layers) keeps every digit of E, and
+power-of-two scales so that the chaotic phase (Θ ~ χ₁^l) never overflows. The deficit
+recursion is exact algebra, with no cancellation:
+
+    E_Σ' = σ_w² [√(V_aV_b) − E[φφ]] + σ_b²(√A_a − √A_b)² / (√(Σ'_aaΣ'_bb) + √(A_aA_b) + σ_b²)
+    E_Θ' = E_Σ' + √(Σ̇'_aaΣ̇'_bb) E_Θ + Θ_ab E_Σ̇'
+           + (√(P_aR_b) − √(P_bR_a))² / (√(T_aT_b) + √(P_aP_b) + √(R_aR_b))
+
+with A = σ_w² V(q) (V = E[φ²]), P = Σ'_aa, R = Σ̇'_aa Θ_aa, T = P + R; the activation's
+deficit forms supply √(V_aV_b) − E[φφ] and √(W_aW_b) − E[φ'φ'] from 1 − c directly.
+Once 1 − c underflows (below 2^-500 ≈ 3e-151) the deficits are propagated by their
+leading terms a·δ, b·δ^p (``Activation.small_deficit_slopes``); there the norm-mismatch
+terms, O((Σ_aa − Σ_bb)²), are below float64 resolution of the diagonals and are dropped.
+
+Two paths (reported in ``KernelResult.method``):
+
+* **per entry**: the recursion above on all n1·n2 entries, one pass over the layers
+  serving every requested depth (cost linear in depth, memory O(n1·n2));
+* **equal norm**: when all inputs share one first-layer variance (relative tolerance
+  1e-12), every entry is a function of the input angle alone: the recursion is run on a
+  grid of angles and the composed map interpolated (:mod:`core.equal_norm`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.activations import Activation
+from core.activations.base import Array
+from core.deficits import DeviationPart, LayerState, Track, combine, normalised, snapped
+from core.errors import InvalidInputError
+from core.network import Network
+
+__all__ = ["KernelResult", "LayerState", "compute_kernels", "kernel_states"]
+
+Progress = Callable[[float], None] | None
+
+#: deficits whose scale is below 2^LINEAR_BELOW are propagated by their leading terms
+LINEAR_BELOW = -500
+#: input pairs with 1 − cos below this get their angle from ‖x̂ − x̂'‖ (no Gram cancellation)
+NEAR_DUPLICATE = 1e-6
+#: relative tolerance on first-layer variances for the equal-norm path
+EQUAL_NORM_RTOL = 1e-12
+KERNELS = ("nngp", "ntk")
+
+
+@dataclass(frozen=True)
+class KernelResult:
+    """Kernels at the requested depths; true kernel = returned × 10^log10_scale (per depth)."""
+
+    depths: list[int]
+    nngp: Array | None
+    ntk: Array | None
+    nngp_log10_scale: Array
+    ntk_log10_scale: Array
+    method: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "depths": list(self.depths),
+            "nngp": self.nngp,
+            "ntk": self.ntk,
+            "nngp_log10_scale": self.nngp_log10_scale,
+            "ntk_log10_scale": self.ntk_log10_scale,
+            "method": self.method,
+        }
+
+
+def compute_kernels(
+    network: Network,
+    x1: Any,
+    x2: Any = None,
+    *,
+    depths: Sequence[int] | None = None,
+    kernels: Sequence[str] = KERNELS,
+    progress: Progress = None,
+) -> KernelResult:
+    """NNGP Σ^L(x1, x2) and NTK Θ^L(x1, x2) at each depth L in ``depths``.
+
+    ``x1`` [n1, d], ``x2`` [n2, d] (default: x1, and the result is exactly symmetric).
+    Returns arrays [len(depths), n1, n2] scaled by 10^-log10_scale (0 unless the kernel
+    leaves the float64 range).
+    """
+    wanted = _check_kernels(kernels)
+    a, b, same, checked_depths = _check_inputs(network, x1, x2, depths)
+    from core.equal_norm import equal_norm_states, has_equal_norms
+
+    if has_equal_norms(network, a, b):
+        states, method = equal_norm_states(network, a, b, same, checked_depths, progress)
+    else:
+        states = _per_entry_states(network, a, b, same, checked_depths, progress)
+        method = f"exact per-entry recursion ({network.activation.quadrature})"
+    out: dict[str, Array | None] = {}
+    scales: dict[str, Array] = {}
+    for name in KERNELS:
+        parts = [getattr(state, name) for state in states]
+        scales[name] = np.array([p.log10_scale for p in parts])
+        if name not in wanted:
+            out[name] = None
+            continue
+        stack = np.stack([p.dense() for p in parts])
+        if same:
+            stack = 0.5 * (stack + np.swapaxes(stack, 1, 2))
+        out[name] = stack
+    return KernelResult(
+        depths=checked_depths,
+        nngp=out["nngp"],
+        ntk=out["ntk"],
+        nngp_log10_scale=scales["nngp"],
+        ntk_log10_scale=scales["ntk"],
+        method=method,
+    )
+
+
+def kernel_states(
+    network: Network,
+    x1: Any,
+    x2: Any = None,
+    *,
+    depths: Sequence[int],
+    progress: Progress = None,
+) -> list[LayerState]:
+    """NNGP and NTK in deviation form (:class:`core.deficits.DeviationPart`) per depth."""
+    a, b, same, checked_depths = _check_inputs(network, x1, x2, depths)
+    from core.equal_norm import equal_norm_states, has_equal_norms
+
+    if has_equal_norms(network, a, b):
+        return equal_norm_states(network, a, b, same, checked_depths, progress)[0]
+    return _per_entry_states(network, a, b, same, checked_depths, progress)
+
+
+# --- validation ---------------------------------------------------------------------
+
+
+def _check_kernels(kernels: Sequence[str]) -> set[str]:
+    wanted = set(kernels) if not isinstance(kernels, str) else {kernels}
+    if not wanted or not wanted <= set(KERNELS):
+        raise InvalidInputError(
+            f"kernels must be a non-empty subset of {list(KERNELS)}, got {list(kernels)!r}",
+            field="kernels",
+        )
+    return wanted
+
+
+def _check_matrix(value: Any, name: str) -> Array:
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError(f"{name} must be a 2-D array of numbers", field=name) from error
+    if array.ndim != 2 or array.shape[0] < 1 or array.shape[1] < 1:
+        raise InvalidInputError(
+            f"{name} must be a non-empty 2-D array [n, d], got shape {array.shape}", field=name
+        )
+    if not np.all(np.isfinite(array)):
+        raise InvalidInputError(f"{name} contains non-finite values", field=name)
+    return array
+
+
+def _check_inputs(
+    network: Network, x1: Any, x2: Any, depths: Sequence[int] | None
+) -> tuple[Array, Array, bool, list[int]]:
+    if network.depth is None:
+        raise InvalidInputError(
+            "kernels are computed at finite depths; for the infinite-depth limit use "
+            "/v1/predictions (depth 'inf') and /v1/spectra (its theory section)",
+            field="depth",
+        )
+    a = _check_matrix(x1, "x1")
+    same = x2 is None
+    b = a if same else _check_matrix(x2, "x2")
+    if b.shape[1] != a.shape[1]:
+        raise InvalidInputError(
+            f"x2 has dimension {b.shape[1]} but x1 has {a.shape[1]}", field="x2"
+        )
+    if depths is None:
+        return a, b, same, [network.depth]
+    try:
+        values = [int(d) for d in depths]
+    except (TypeError, ValueError) as error:
+        raise InvalidInputError("depths must be a list of integers", field="depths") from error
+    if any(isinstance(d, bool) or int(d) != d for d in depths):
+        raise InvalidInputError("depths must be a list of integers", field="depths")
+    if not values:
+        raise InvalidInputError("depths must not be empty", field="depths")
+    if any(not 1 <= d <= network.depth for d in values):
+        raise InvalidInputError(
+            f"depths must lie in [1, {network.depth}] (the network's depth), got {values}",
+            field="depths",
+        )
+    if any(later <= earlier for earlier, later in itertools.pairwise(values)):
+        raise InvalidInputError(f"depths must be strictly increasing, got {values}", field="depths")
+    return a, b, same, values
+
+
+# --- first layer --------------------------------------------------------------------
+
+
+def input_cosine_deficits(x1: Array, x2: Array, same: bool) -> Array:
+    """1 − cos(x1_a, x2_b) ∈ [0, 2]; near-duplicates from ‖x̂ − x̂'‖²/2 (exact 0 for equal rows).
+
+    A zero row has no direction: its deficit is set to 0 (it does not enter Σ¹ then).
+    """
+    n1 = np.sqrt(np.einsum("ij,ij->i", x1, x1))
+    n2 = n1 if same else np.sqrt(np.einsum("ij,ij->i", x2, x2))
+    norms = n1[:, None] * n2[None, :]
+    gram = x1 @ x2.T
+    safe = np.where(norms > 0.0, norms, 1.0)
+    delta = np.clip(np.where(norms > 0.0, (norms - gram) / safe, 0.0), 0.0, 2.0)
+    if same:
+        delta = 0.5 * (delta + delta.T)
+        np.fill_diagonal(delta, 0.0)
+    rows, cols = np.nonzero((delta < NEAR_DUPLICATE) & (norms > 0.0))
+    if rows.size:
+        u1 = x1[rows] / n1[rows, None]
+        u2 = x2[cols] / n2[cols, None]
+        diff = u1 - u2
+        delta[rows, cols] = 0.5 * np.einsum("ij,ij->i", diff, diff)
+    return delta
+
+
+def _bias_mismatch(a1: Array, a2: Array, bias: float) -> Array:
+    """√((a1+b)(a2+b)) − √(a1 a2) − b = b(√a1 − √a2)² / (√((a1+b)(a2+b)) + √(a1a2) + b)."""
+    if bias == 0.0:
+        return np.zeros(np.broadcast_shapes(a1.shape, a2.shape))
+    gap = np.sqrt(a1) - np.sqrt(a2)
+    denominator = np.sqrt((a1 + bias) * (a2 + bias)) + np.sqrt(a1 * a2) + bias
+    return bias * gap * gap / denominator
+
+
+def first_layer(network: Network, x1: Array, x2: Array, same: bool) -> Track:
+    """Σ¹ = Θ¹ in deviation form."""
+    d = x1.shape[1]
+    w2, b2 = network.first_sigma_w2, network.first_sigma_b2
+    sq1 = np.einsum("ij,ij->i", x1, x1)
+    sq2 = sq1 if same else np.einsum("ij,ij->i", x2, x2)
+    a1, a2 = w2 * sq1 / d, w2 * sq2 / d
+    delta = input_cosine_deficits(x1, x2, same)
+    angular = np.sqrt(a1[:, None] * a2[None, :]) * delta
+    deficit = angular + _bias_mismatch(a1[:, None], a2[None, :], b2)
+    track = Track(a1 + b2, a2 + b2, deficit, 0, 0)
+    track.normalise(diagonal=homogeneous(network.activation))
+    return track
+
+
+# --- one layer of the recursion -----------------------------------------------------
+
+
+def homogeneous(activation: Activation) -> bool:
+    """Positively homogeneous of degree 1 (E[φφ] ∝ q): Σ may then be rescaled freely."""
+    from core.activations.closed_forms import ABRelu, Identity
+
+    return isinstance(activation, ABRelu | Identity)
+
+
+def next_layer(network: Network, sigma: Track, theta: Track) -> tuple[Track, Track]:
+    """(Σˡ, Θˡ) → (Σˡ⁺¹, Θˡ⁺¹), all in deviation form (formulas in the module doc)."""
+    act = network.activation
+    w2 = network.sigma_w2
+    bias = math.ldexp(network.sigma_b2, -sigma.s)
+    q1, q2 = sigma.g1[:, None], sigma.g2[None, :]
+    root = np.sqrt(q1 * q2)
+    safe_root = np.where(root > 0.0, root, 1.0)
+    linear = sigma.t < LINEAR_BELOW
+    if linear:
+        slope, jump, power = act.small_deficit_slopes(q1, q2)
+        scaled = np.where(root > 0.0, sigma.e / safe_root, 0.0)
+        deficit_phi: tuple[Array, int] = (w2 * slope * scaled, sigma.t)
+        if power == 1.0:
+            deficit_dphi = (w2 * jump * scaled, sigma.t)
+        else:  # power ½: keep the exponent even so that its half is exact
+            odd = sigma.t % 2
+            deficit_dphi = (w2 * jump * np.sqrt(np.ldexp(scaled, odd)), (sigma.t - odd) // 2)
+    else:
+        delta = np.clip(np.where(root > 0.0, np.ldexp(sigma.e, sigma.t) / safe_root, 0.0), 0, 2)
+        deficit_phi = (w2 * act.correlation_deficit(q1, q2, delta), 0)
+        deficit_dphi = (w2 * act.derivative_correlation_deficit(q1, q2, delta), 0)
+    v1, v2 = w2 * act.variance(sigma.g1), w2 * act.variance(sigma.g2)
+    dot1, dot2 = w2 * act.derivative_variance(sigma.g1), w2 * act.derivative_variance(sigma.g2)
+    parts = [deficit_phi]
+    if not linear:
+        parts.append((_bias_mismatch(v1[:, None], v2[None, :], bias), 0))
+    e_sigma, t_sigma = combine(parts)
+    new_sigma = Track(v1 + bias, v2 + bias, e_sigma, sigma.s, t_sigma)
+
+    # Θ' = Σ' + Σ̇' ⊙ Θ, on the common scale 2^top
+    top = max(new_sigma.s, theta.s)
+    p1 = np.ldexp(new_sigma.g1, new_sigma.s - top)
+    p2 = np.ldexp(new_sigma.g2, new_sigma.s - top)
+    r1 = np.ldexp(dot1 * theta.g1, theta.s - top)
+    r2 = np.ldexp(dot2 * theta.g2, theta.s - top)
+    theta_ab = np.sqrt(theta.g1[:, None] * theta.g2[None, :]) - np.ldexp(theta.e, theta.t)
+    dot_root = np.sqrt(dot1[:, None] * dot2[None, :])
+    e_dphi, t_dphi = normalised(*deficit_dphi)
+    parts = [
+        (e_sigma, new_sigma.s + t_sigma - top),
+        (dot_root * theta.e, theta.s + theta.t - top),
+        (theta_ab * e_dphi, theta.s + t_dphi - top),
+    ]
+    if not linear:
+        cross = np.sqrt(p1[:, None] * r2[None, :]) - np.sqrt(p2[None, :] * r1[:, None])
+        denominator = (
+            np.sqrt((p1 + r1)[:, None] * (p2 + r2)[None, :])
+            + np.sqrt(p1[:, None] * p2[None, :])
+            + np.sqrt(r1[:, None] * r2[None, :])
+        )
+        safe = np.where(denominator > 0.0, denominator, 1.0)
+        parts.append((np.where(denominator > 0.0, cross * cross / safe, 0.0), 0))
+    e_theta, t_theta = combine(parts)
+    new_theta = Track(p1 + r1, p2 + r2, np.maximum(e_theta, 0.0), top, t_theta)
+    new_sigma.g1, new_sigma.g2 = snapped(new_sigma.g1, new_sigma.g2)
+    new_theta.g1, new_theta.g2 = snapped(new_theta.g1, new_theta.g2)
+    new_sigma.normalise(diagonal=homogeneous(act))
+    new_theta.normalise()
+    return new_sigma, new_theta
+
+
+def _per_entry_states(
+    network: Network,
+    x1: Array,
+    x2: Array,
+    same: bool,
+    depths: list[int],
+    progress: Progress,
+) -> list[LayerState]:
+    """The exact recursion on every entry; one pass over the layers for all depths."""
+    sigma = first_layer(network, x1, x2, same)
+    theta = Track(sigma.g1.copy(), sigma.g2.copy(), sigma.e.copy(), sigma.s, sigma.t)
+    return run_layers(network, sigma, theta, depths, progress)
+
+
+def run_layers(
+    network: Network, sigma: Track, theta: Track, depths: list[int], progress: Progress
+) -> list[LayerState]:
+    """Iterate from depth 1 to max(depths), recording a LayerState at each requested depth."""
+    states: list[LayerState] = []
+    last = depths[-1]
+    wanted = set(depths)
+    step = max(1, last // 200)
+    for depth in range(1, last + 1):
+        if depth > 1:
+            sigma, theta = next_layer(network, sigma, theta)
+        if depth in wanted:
+            states.append(
+                LayerState(depth, DeviationPart.from_track(sigma), DeviationPart.from_track(theta))
+            )
+        if progress is not None and (depth % step == 0 or depth == last):
+            progress(depth / last)
+    return states
