@@ -206,30 +206,46 @@ def _predictions(figure: Figure, request: Mapping[str, Any], result: Mapping[str
 
 
 def _sweeps(figure: Figure, request: Mapping[str, Any], result: Mapping[str, Any]) -> None:
-    """Heat maps over (σ_w², depth): train and test accuracy (or log₁₀ loss) after training
-    time t, and the test map at t = ∞, with the depth scales ξ₁ (ordered), ξ* (chaotic)."""
+    """Heat maps over (σ_w², depth) with the depth scales ξ₁ (ordered) and ξ* (chaotic).
+
+    Class labels: train and test accuracy after the largest finite t, test accuracy at
+    t = ∞, and the t = ∞ test loss relative to predicting the mean ((K−1)/K² for K
+    classes): 1 = the data are forgotten. Regression: log₁₀ of the same losses."""
     times = list(result["t"])
     finite = [i for i, t in enumerate(times) if t != "inf"]
     infinite = [i for i, t in enumerate(times) if t == "inf"]
     shown = max(finite, key=lambda i: float(times[i])) if finite else infinite[0]
+    last = infinite[0] if infinite else shown
     accuracy = result.get("train_accuracy") is not None
-    chance = 1.0 / float(result["classes"]) if accuracy else 0.0
     panels = [("train", shown), ("test", shown)]
-    if infinite and shown != infinite[0]:
-        panels.append(("test", infinite[0]))
-    figure.set_size_inches(4.2 * len(panels) + 0.8, 4.4)
+    if last != shown:
+        panels.append(("test", last))
+    if accuracy:
+        panels.append(("forgotten", last))
+    figure.set_size_inches(3.9 * len(panels) + 1.0, 4.2)
     sigma_w2 = np.asarray(result["sigma_w2"], dtype=np.float64)
     depths = np.asarray(result["depths"], dtype=np.float64)
     log_depth = depths.size > 1 and depths.max() / depths.min() >= 20
     w2_edges = _edges(sigma_w2, log=False)
     depth_edges = _edges(depths, log=log_depth)
-    xi_1 = np.array([_nan_if_none(v) for v in result["xi_1"]])
-    xi_star = np.array([_nan_if_none(v) for v in result["xi_star"]])
     axes_list = figure.subplots(1, len(panels), sharey=True, squeeze=False)[0]
-    image: ScalarMappable | None = None
     for axes, (which, index) in zip(axes_list, panels, strict=True):
-        if accuracy:
-            values = np.asarray(
+        time = "∞" if times[index] == "inf" else f"{float(times[index]):g}"
+        if which == "forgotten":
+            classes = float(result["classes"])
+            loss = np.asarray(result["test_loss"][index], dtype=np.float64)
+            image = axes.pcolormesh(
+                w2_edges,
+                depth_edges,
+                (loss * classes**2 / (classes - 1)).T,
+                cmap="magma",
+                vmin=0.0,
+                vmax=1.0,
+            )
+            figure.colorbar(image, ax=axes, extend="max", label="1: predicts the mean")
+            axes.set_title(f"test loss / loss of the mean, t = {time}", fontsize="medium")
+        elif accuracy:
+            values = np.array(
                 [[_nan_if_none(v) for v in row] for row in result[f"{which}_accuracy"][index]]
             )
             image = axes.pcolormesh(
@@ -237,54 +253,56 @@ def _sweeps(figure: Figure, request: Mapping[str, Any], result: Mapping[str, Any
                 depth_edges,
                 np.ma.masked_invalid(values.T),
                 cmap="viridis",
-                vmin=chance,
+                vmin=1.0 / float(result["classes"]),
                 vmax=1.0,
             )
             axes.set_facecolor("0.8")  # no accuracy: predictions below float64 resolution
+            axes.set_title(f"{which} accuracy, t = {time}", fontsize="medium")
         else:
             loss = np.asarray(result[f"{which}_loss"][index], dtype=np.float64)
-            values = np.log10(np.maximum(loss, 1e-300))
-            image = axes.pcolormesh(w2_edges, depth_edges, values.T, cmap="viridis_r")
+            image = axes.pcolormesh(
+                w2_edges, depth_edges, np.log10(np.maximum(loss, 1e-300)).T, cmap="viridis_r"
+            )
             figure.colorbar(image, ax=axes, label=rf"$\log_{{10}}$ {which} loss")
-        for scales, label, colour in (
-            (xi_1, r"$\xi_1$", "white"),
-            (xi_star, r"$\xi^*$", "#ff9a9a"),
-        ):
-            for factor, style in ((1.0, "-"), (SWEEP_XI_FACTOR, "--")):
-                axes.plot(
-                    sigma_w2,
-                    factor * scales,
-                    style,
-                    color=colour,
-                    linewidth=1.6,
-                    label=label if factor == 1.0 else f"{factor:g}{label}",
-                )
+            axes.set_title(f"{which} loss, t = {time}", fontsize="medium")
+        _depth_scales(axes, sigma_w2, result)
         axes.set_xlim(w2_edges[0], w2_edges[-1])
         axes.set_ylim(depth_edges[0], depth_edges[-1])
         if log_depth:
             axes.set_yscale("log")
-        time = "∞" if times[index] == "inf" else f"{float(times[index]):g}"
-        name = "accuracy" if accuracy else "loss"
-        axes.set_title(f"{which} {name}, t = {time}", fontsize="medium")
         axes.set_xlabel(r"weight variance $\sigma_w^2$")
     axes_list[0].set_ylabel("depth L (affine layers)")
+    if accuracy:
+        colorbar = figure.colorbar(
+            axes_list[0].collections[0], ax=list(axes_list[: len(panels) - 1]), pad=0.01
+        )
+        colorbar.set_label("argmax accuracy (bottom: chance)")
     handles, labels = axes_list[0].get_legend_handles_labels()
     if accuracy and not np.all(np.asarray(result["test_resolved"], dtype=bool)):
         handles.append(Patch(facecolor="0.8", edgecolor="0.5"))
         labels.append("test f below float64\nresolution (= the mean)")
-    if handles:
-        axes_list[-1].legend(handles, labels, loc="upper right", fontsize="x-small", framealpha=0.6)
-    if accuracy and image is not None:
-        figure.colorbar(
-            image, ax=list(axes_list), label="argmax accuracy (bottom: chance, 1/classes)"
-        )
-    n_train = len(request["x_train"])
-    n_test = len(request["x_test"])
+    axes_list[0].legend(handles, labels, loc="lower right", fontsize="x-small", framealpha=0.6)
+    n_train, n_test = len(request["x_train"]), len(request["x_test"])
     figure.suptitle(
         f"Trainability and generalization, {_activation_label(result['activation'])}, "
         f"$\\sigma_b^2$={float(result['sigma_b2']):g}; {n_train} train / {n_test} test points",
         fontsize="medium",
     )
+
+
+def _depth_scales(axes: Any, sigma_w2: np.ndarray, result: Mapping[str, Any]) -> None:
+    """ξ₁ (ordered) and ξ* (chaotic) against σ_w², and SWEEP_XI_FACTOR times them."""
+    for name, label, colour in (("xi_1", r"$\xi_1$", "white"), ("xi_star", r"$\xi^*$", "#ff9a9a")):
+        scales = np.array([_nan_if_none(v) for v in result[name]])
+        for factor, style in ((1.0, "-"), (SWEEP_XI_FACTOR, "--")):
+            axes.plot(
+                sigma_w2,
+                factor * scales,
+                style,
+                color=colour,
+                linewidth=1.6,
+                label=label if factor == 1.0 else f"{factor:g}{label}",
+            )
 
 
 def _edges(centres: np.ndarray, *, log: bool) -> np.ndarray:
