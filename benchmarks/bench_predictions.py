@@ -8,6 +8,9 @@ same η, t_NT = n·k·t (see core/predictions.py). "diff" is max |ours − NT| /
 
     python benchmarks/bench_predictions.py            # n up to 4000
     python benchmarks/bench_predictions.py --quick    # small n
+
+Both sides run with the same thread limit (``--threads``, default 1: on a shared machine a
+multi-threaded eigh can be 10× slower than a single-threaded one).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -55,17 +59,15 @@ NT_SCRIPT = textwrap.dedent(
     kernel_fn = jax.jit(kernel_fn, static_argnames="get")
     x_train, y_train, x_test = (jnp.asarray(data[k]) for k in ("x_train", "y_train", "x_test"))
     n_k = y_train.size
-    t_nt = [t * n_k if t != "inf" else None for t in spec["t"]]
+    finite = jnp.asarray([t * n_k for t in spec["t"] if t != "inf"])
 
     def run():
-        out = []
-        for t in t_nt:
-            fn = nt.predict.gradient_descent_mse_ensemble(
-                kernel_fn, x_train, y_train, learning_rate=spec["learning_rate"],
-                diag_reg=0.0)
-            mean = fn(t=t, x_test=x_test, get="ntk", compute_cov=False)
-            out.append(np.asarray(mean))
-        return out
+        fn = nt.predict.gradient_descent_mse_ensemble(
+            kernel_fn, x_train, y_train, learning_rate=spec["learning_rate"], diag_reg=0.0)
+        means = list(np.asarray(fn(t=finite, x_test=x_test, get="ntk", compute_cov=False)))
+        if "inf" in spec["t"]:
+            means.append(np.asarray(fn(t=None, x_test=x_test, get="ntk", compute_cov=False)))
+        return means
 
     run()  # warm-up: JIT compilation
     start = time.perf_counter()
@@ -78,7 +80,7 @@ NT_SCRIPT = textwrap.dedent(
 
 
 def run_case(
-    activation: str, sigma_w2: float, sigma_b2: float, depth: int, n: int, m: int
+    activation: str, sigma_w2: float, sigma_b2: float, depth: int, n: int, m: int, threads: int
 ) -> dict[str, object]:
     rng = np.random.default_rng(n + depth)
     d = 16
@@ -89,10 +91,11 @@ def run_case(
     network = Network(get_activation(activation), sigma_w2, sigma_b2, depth)
     eta = 1.0
     ours_t = [math.inf if t == "inf" else float(t) for t in times]
-    predict(network, x[:4], y[:4], x[n : n + 2], t=ours_t)  # warm-up: numba compilation
-    start = time.perf_counter()
-    result = predict(network, x[:n], y, x[n:], t=ours_t, learning_rate=eta)
-    ours_seconds = time.perf_counter() - start
+    with threadpool_limits(threads):
+        predict(network, x[:4], y[:4], x[n : n + 2], t=ours_t)  # warm-up: numba compilation
+        start = time.perf_counter()
+        result = predict(network, x[:n], y, x[n:], t=ours_t, learning_rate=eta)
+        ours_seconds = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data.npz"
         out = Path(tmp) / "out.npy"
@@ -112,7 +115,7 @@ def run_case(
             capture_output=True,
             text=True,
             check=True,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **_xla_threads(threads)},
         )
         nt_seconds = json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
         nt_means = np.load(out)
@@ -134,9 +137,19 @@ def run_case(
     }
 
 
+def _xla_threads(threads: int) -> dict[str, str]:
+    """XLA's CPU thread settings matching our BLAS thread limit."""
+    if threads != 1:
+        return {}
+    return {"XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small n only")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="BLAS/XLA threads for both sides (default 1)"
+    )
     args = parser.parse_args()
     sizes = [100, 400] if args.quick else [250, 1000, 4000]
     cases = [("relu", 1.5, 0.05, 10), ("erf", 1.2, 0.05, 10)]
@@ -147,7 +160,7 @@ def main() -> None:
     )
     plans = [(c, n) for n in sizes for c in cases] + [(c, sizes[0]) for c in hard]
     for (act, w2, b2, depth), n in plans:
-        r = run_case(act, w2, b2, depth, n, 50)
+        r = run_case(act, w2, b2, depth, n, 50, args.threads)
         cells = []
         for key in ("1.0", "100.0", "inf"):
             err, nan = r["rows"][key]  # type: ignore[index]
