@@ -1,23 +1,24 @@
-"""Jobs: scale-out of a large phase diagram on 1 vs 2 workers, and the overhead of a job.
+"""Jobs: scale-out of a large sweep (or phase diagram) on 1 vs 2 workers, and job overhead.
 
-1. Scale-out. One large phase diagram (tanh, a numerical activation: every cell is a
-   quadrature-based root solve) submitted as a job, which the service splits into blocks of
-   σ_b² rows; wall time from POST /v1/jobs until its result can be fetched (as npz), on
-     - a Dask cluster (``distributed.LocalCluster``, worker processes, TCP on loopback) with
-       1 worker, then 2 workers;
-     - the local process pool with 1, then 2 workers.
-   The baseline is the 1-worker run of the same backend; the ratio is the speed-up.
-   Each run uses a fresh app (empty cache) after a warm-up job on the same workers (imports,
-   numba compilation). ``--activation erf`` (closed form) is cheap enough that the result's
-   transfer and encoding dominate instead. The machine's core count bounds
-   the speed-up: on 2 shared cores, expect at most 2.
+1. Scale-out. One large job, which the service splits into independent parts:
+   - ``--workload sweep`` (default): a trainability sweep (erf, 100 train / 40 test points,
+     7 depths up to 100, ``--size`` σ_w² rows; each row is a kernel recursion and an
+     eigendecomposition per depth), split into blocks of σ_w² rows;
+   - ``--workload phase-diagram``: 96 σ_w² x ``--size`` σ_b² cells of ``--activation``
+     (tanh: a quadrature-based root solve per cell), split into blocks of σ_b² rows.
+   Wall time from POST /v1/jobs until its result can be fetched (as npz), on a Dask cluster
+   (``distributed.LocalCluster``, worker processes, TCP on loopback) with 1 worker, then 2,
+   and on the local process pool with 1 worker, then 2. The baseline is the 1-worker run of
+   the same backend; the ratio is the speed-up. Each run uses a fresh app (empty cache)
+   after a warm-up job on the same workers (imports, numba compilation). The machine's core
+   count bounds the speed-up: on 2 shared cores, at most 2.
 2. Overhead. A small request (fixed points, unique inputs each time so nothing is cached):
    the synchronous endpoint against the same request as a job (POST, then GET the result
    every 2 ms until it is no longer 409), p50 over ``--repeats`` requests, local pool with
    2 workers.
 
-    .venv/bin/python benchmarks/bench_jobs.py [--num-w2 96] [--num-b2 80] [--repeats 30]
-        [--activation tanh]
+    .venv/bin/python benchmarks/bench_jobs.py [--workload sweep|phase-diagram] [--size 32]
+        [--repeats 30] [--activation tanh]
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ import asyncio
 import os
 import statistics
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import numpy as np
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
@@ -80,6 +82,35 @@ def phase_diagram_job(num_w2: int, num_b2: int, b2_stop: float) -> dict[str, Any
     }
 
 
+def sweep_job(num_w2: int, n_train: int, n_test: int) -> dict[str, Any]:
+    """A 3-class trainability sweep (erf) on Gaussian inputs in 8 dimensions."""
+    rng = np.random.default_rng(0)
+    return {
+        "kind": "sweeps",
+        "request": {
+            "activation": "erf",
+            "sigma_b2": 0.05,
+            "sigma_w2": {"start": 0.5, "stop": 4.0, "num": num_w2},
+            "depths": [1, 2, 5, 10, 20, 50, 100],
+            "x_train": rng.normal(size=(n_train, 8)).tolist(),
+            "y_train": rng.integers(0, 3, n_train).tolist(),
+            "x_test": rng.normal(size=(n_test, 8)).tolist(),
+            "y_test": rng.integers(0, 3, n_test).tolist(),
+            "t": [10.0, 1000.0, "inf"],
+        },
+    }
+
+
+WORKLOADS: dict[str, Callable[[int, int], tuple[dict[str, Any], dict[str, Any]]]] = {
+    # (warm-up job, measured job) for a given number of workers and a size
+    "phase-diagram": lambda workers, size: (
+        phase_diagram_job(6, 8 * workers, 0.1),
+        phase_diagram_job(96, size, 0.5),
+    ),
+    "sweep": lambda workers, size: (sweep_job(8 * workers, 6, 3), sweep_job(size, 100, 40)),
+}
+
+
 async def run_job(
     http: httpx.AsyncClient, body: dict[str, Any], media_type: str = "application/x-npz"
 ) -> bytes:
@@ -97,16 +128,17 @@ async def run_job(
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def timed_job(settings: Settings, num_w2: int, num_b2: int) -> float:
-    """Seconds for the large job on fresh apps (warm-up job first, on the same workers)."""
+async def timed_job(settings: Settings, workload: str, size: int) -> float:
+    """Seconds for the large job on a fresh app (warm-up job first, on the same workers)."""
+    warm_up, measured = WORKLOADS[workload](settings.workers, size)
     async with client(settings) as http:
-        await run_job(http, phase_diagram_job(6, 8 * settings.workers, 0.1))  # warm-up
+        await run_job(http, warm_up)
         started = time.perf_counter()
-        await run_job(http, phase_diagram_job(num_w2, num_b2, 0.5))
+        await run_job(http, measured)
         return time.perf_counter() - started
 
 
-async def dask_time(workers: int, num_w2: int, num_b2: int) -> float:
+async def dask_time(workers: int, workload: str, size: int) -> float:
     from distributed import LocalCluster
 
     async with LocalCluster(
@@ -118,7 +150,7 @@ async def dask_time(workers: int, num_w2: int, num_b2: int) -> float:
         asynchronous=True,
         silence_logs=40,
     ) as cluster:
-        return await timed_job(settings_for(workers, cluster.scheduler_address), num_w2, num_b2)
+        return await timed_job(settings_for(workers, cluster.scheduler_address), workload, size)
 
 
 async def overhead(repeats: int) -> tuple[float, float]:
@@ -137,10 +169,12 @@ async def overhead(repeats: int) -> tuple[float, float]:
     return statistics.median(sync_times[2:]), statistics.median(job_times[2:])
 
 
-async def main(num_w2: int, num_b2: int, repeats: int) -> None:
-    cells = num_w2 * num_b2
-    name = ACTIVATION["name"]
-    print(f"scale-out: {name} phase diagram, {num_w2} x {num_b2} = {cells} cells, as one job")
+async def main(workload: str, size: int, repeats: int) -> None:
+    if workload == "sweep":
+        print(f"scale-out: erf sweep, {size} σ_w² rows x 7 depths, 100 train / 40 test points")
+    else:
+        name = ACTIVATION["name"]
+        print(f"scale-out: {name} phase diagram, 96 σ_w² x {size} σ_b² cells, as one job")
     print(f"machine: {os.cpu_count()} cores\n")
     header = f"{'backend':<22}{'workers':>8}{'seconds':>10}{'speed-up':>10}"
     print(header)
@@ -149,9 +183,9 @@ async def main(num_w2: int, num_b2: int, repeats: int) -> None:
         base = None
         for workers in (1, 2):
             if name.startswith("dask"):
-                seconds = await dask_time(workers, num_w2, num_b2)
+                seconds = await dask_time(workers, workload, size)
             else:
-                seconds = await timed_job(settings_for(workers, None), num_w2, num_b2)
+                seconds = await timed_job(settings_for(workers, None), workload, size)
             base = base or seconds
             print(f"{name:<22}{workers:>8}{seconds:>10.2f}{base / seconds:>9.2f}x")
     sync, job = await overhead(repeats)
@@ -163,10 +197,12 @@ async def main(num_w2: int, num_b2: int, repeats: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--num-w2", type=int, default=96)
-    parser.add_argument("--num-b2", type=int, default=80)
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="sweep")
+    parser.add_argument(
+        "--size", type=int, default=32, help="sweep: σ_w² rows; phase diagram: σ_b² rows"
+    )
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--activation", default="tanh", help="erf: closed form, much cheaper")
+    parser.add_argument("--activation", default="tanh", help="of the phase diagram")
     args = parser.parse_args()
     ACTIVATION["name"] = args.activation
-    asyncio.run(main(args.num_w2, args.num_b2, args.repeats))
+    asyncio.run(main(args.workload, args.size, args.repeats))
