@@ -144,7 +144,7 @@ async def test_progress_only_increases_while_the_job_runs_and_the_result_is_409_
 async def test_cancelling_stops_the_job_and_frees_capacity(
     jobs_client: httpx.AsyncClient, job_settings: Settings, steps_file: Path
 ) -> None:
-    submitted = await jobs_client.post("/v1/jobs", json=phase_diagram_job(num_w2=6, num_b2=64))
+    submitted = await jobs_client.post("/v1/jobs", json=phase_diagram_job(num_w2=6, num_b2=32))
     location = submitted.headers["location"]
     running = await wait_progress(jobs_client, location)
     assert running["status"] == "running" and running["progress"] < 0.5
@@ -176,7 +176,7 @@ async def test_cancelling_stops_the_job_and_frees_capacity(
     assert (await wait_finished(jobs_client, follow_up.headers["location"]))[
         "status"
     ] == "succeeded"
-    resubmitted = await jobs_client.post("/v1/jobs", json=phase_diagram_job(num_w2=6, num_b2=64))
+    resubmitted = await jobs_client.post("/v1/jobs", json=phase_diagram_job(num_w2=6, num_b2=32))
     assert resubmitted.json()["id"] == running["id"]
     assert resubmitted.json()["status"] in ACTIVE  # a cancelled job submitted again runs again
     assert (await jobs_client.delete(location)).json()["status"] == "cancelled"
