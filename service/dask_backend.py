@@ -111,7 +111,15 @@ class DaskBackend:
 
     async def start(self) -> None:
         """Connect to the scheduler and subscribe to the progress topic."""
-        self.client = await Client(self.address, asynchronous=True, timeout=self.connect_timeout)
+        try:
+            self.client = await Client(
+                self.address, asynchronous=True, timeout=self.connect_timeout
+            )
+        except (OSError, TimeoutError) as exc:
+            raise RuntimeError(
+                f"cannot reach the Dask scheduler at {self.address} "
+                f"(DEEPKERNEL_DASK_SCHEDULER) within {self.connect_timeout:g} s: {exc}"
+            ) from exc
         self.client.subscribe_topic(PROGRESS_TOPIC, self._on_progress)
 
     async def close(self) -> None:

@@ -1,4 +1,5 @@
-"""A Dask worker killed in the middle of a job: Dask re-runs its tasks on the other worker."""
+"""The Dask backend: a worker killed in the middle of a job (Dask re-runs its tasks on the
+other worker), and a scheduler that cannot be reached."""
 
 from __future__ import annotations
 
@@ -47,3 +48,14 @@ async def test_a_job_survives_a_dask_worker_killed_mid_job(dask_address: str) ->
         got = np.array(job["result"]["chi_1"], dtype=float)
         np.testing.assert_allclose(got, expected.chi_1, rtol=1e-12, equal_nan=True)
         await client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed one
+
+
+async def test_an_unreachable_scheduler_is_a_clear_start_up_error() -> None:
+    from service.dask_backend import DaskBackend
+    from tests.live_server import free_port
+
+    address = f"tcp://127.0.0.1:{free_port()}"  # nothing listens there
+    backend = DaskBackend(address, queue_size=1, connect_timeout=0.5)
+    with pytest.raises(RuntimeError, match="DEEPKERNEL_DASK_SCHEDULER") as raised:
+        await backend.start()
+    assert address in str(raised.value)
