@@ -198,7 +198,9 @@ class JobManager:
             await self.store.put(record)
             return record
         logger.warning("resuming a job whose runner was lost", extra={"job": id_})
-        return await self._start(self._new_record(id_, record["kind"], record["request"], 0))
+        return await self._start(
+            self._new_record(id_, record["kind"], record["request"], record["attempts"])
+        )
 
     async def cancel(self, id_: str) -> dict[str, Any] | None:
         """Cancel the job (its running parts are stopped); a finished job is left as it is."""

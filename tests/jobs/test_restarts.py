@@ -132,7 +132,7 @@ async def test_a_job_with_an_expired_lease_is_resumed_then_given_up() -> None:
     resumable = {"activation": {"name": "erf"}, "sigma_w2": 1.5, "sigma_b2": 0.1}
     await store.put(_stale(resumable, attempts=1))
     resumed = await manager.get(job_id("fixed-points", resumable))
-    assert resumed is not None and resumed["status"] == "queued" and resumed["attempts"] == 1
+    assert resumed is not None and resumed["status"] == "queued" and resumed["attempts"] == 2
     for _ in range(100):
         record = await manager.get(resumed["id"])
         assert record is not None
