@@ -110,8 +110,13 @@ def create_app(settings: Settings | None = None, *, runner: str = DEFAULT_RUNNER
                 redis_prefix=settings.redis_prefix,
                 retention_seconds=settings.job_retention_seconds,
             ),
-            # parts computing at once: one per worker; on Dask, as many as it admits (it queues)
-            parallelism=settings.admission_limit if settings.dask_scheduler else settings.workers,
+            # job parts computing at once: one per pool worker; on Dask (which queues), half
+            # the admission slots, leaving the other half to synchronous requests
+            parallelism=(
+                max(1, settings.admission_limit // 2)
+                if settings.dask_scheduler
+                else settings.workers
+            ),
             queue_size=settings.job_queue_size,
             timeout=settings.job_timeout_seconds,
             lease_seconds=settings.job_lease_seconds,

@@ -35,7 +35,7 @@ def computations(metrics_text: str, kind: str) -> float:
 
 
 def parallelism(settings: Settings) -> int:
-    return settings.admission_limit if settings.dask_scheduler else settings.workers
+    return max(1, settings.admission_limit // 2) if settings.dask_scheduler else settings.workers
 
 
 async def test_a_split_phase_diagram_job_equals_the_core_on_the_whole_grid(
