@@ -64,7 +64,7 @@ def main() -> None:
         f"{'depths':>8} {'cells':>6} {'sweep s':>9} {'baseline s':>11} {'ratio':>7} {'max|Δ|':>9}"
     )
     for name, depths in DEPTH_SETS.items():
-        common = {
+        common: dict[str, Any] = {
             "activation": get_activation("erf"),
             "sigma_b2": 0.05,
             "sigma_w2": np.linspace(0.5, 4.0, args.num_w2),

@@ -307,8 +307,9 @@ def sweep_row(problem: SweepProblem, index: int, progress: Progress = None) -> S
     """The σ_w² = problem.sigma_w2[index] row: every depth and time, from one recursion.
 
     The kernel recursion runs once to the largest depth, keeping the NTK in the deviation
-    representation at each requested depth (core/kernels.py); each depth's training kernel
-    is decomposed once (core/linalg.py) for every finite t, and t = ∞ is a Cholesky solve.
+    representation at each requested depth (core/kernels.py); at each depth one
+    eigendecomposition of Θ(X, X) (core/linalg.py) serves every finite t, and t = ∞ is a
+    Cholesky solve.
     """
     from core.kernels import kernel_states
 
@@ -357,7 +358,7 @@ def sweep_row(problem: SweepProblem, index: int, progress: Progress = None) -> S
     if singular:
         warnings.append(
             f"σ_w² = {sigma_w2:g}: Θ(X,X) is singular to float64 at depths {singular} "
-            "(κ is a lower bound; t = ∞ uses the modes float64 resolves)"
+            "(κ is a lower bound; the t = ∞ solve is regularised, see core/linalg.py)"
         )
     if not np.all(resolved):
         depths = [d for d, ok in zip(problem.depths, resolved, strict=True) if not ok]
