@@ -54,7 +54,7 @@ class Track:
 
     def dense(self) -> Array:
         """K / 2^s."""
-        return np.sqrt(self.g1[:, None] * self.g2[None, :]) - np.ldexp(self.e, self.t)
+        return np.sqrt(self.g1)[:, None] * np.sqrt(self.g2)[None, :] - np.ldexp(self.e, self.t)
 
 
 #: diagonals closer than this (relative) are made identical: the map q ↦ σ_w² V(q) + σ_b²
@@ -142,7 +142,7 @@ class DeviationPart:
 
     def dense(self) -> Array:
         """The plain kernel divided by 10^s."""
-        root = np.sqrt(self.g1[:, None] * self.g2[None, :])
+        root = np.sqrt(self.g1)[:, None] * np.sqrt(self.g2)[None, :]
         return root - self.deficit * 10.0**self.log10_deficit_scale
 
     @staticmethod

@@ -5,13 +5,13 @@ tolerance 1e-12), every diagonal of every layer is one number and every entry of
 Θ^L is a function of the input angle θ₀ = arccos(x·x'/‖x‖‖x'‖) alone — the composed dual
 activation (MATH.md §2). The exact deviation-form recursion of :mod:`core.kernels` is run
 once on a grid of angles, and each deficit E^L(θ₀) is interpolated, for all n1·n2 pairs,
-in the variable u = ln θ₀ as
+in the variable v = ln θ₀ + θ₀ as
 
-    y(u) = ln E^L(θ₀) − 2u,
+    y(v) = ln E^L(θ₀) − 2 ln θ₀,
 
-which is smooth on [ln θ_min, ln π]: power laws E ∝ θ₀^k (k = 2 for Σ, 1 for the relu NTK)
-are linear in u, and the chaotic-phase boundary layer at θ₀ ~ χ₁^{−L/2} has width O(1)
-in u. The interpolant is piecewise Chebyshev (PANELS panels of degree DEGREE, doubled
+which is smooth on [θ_min, π]: power laws E ∝ θ₀^k (k = 2 for Σ, 1 for the relu NTK) are
+linear in ln θ₀, the chaotic-phase boundary layer at θ₀ ~ χ₁^{−L/2} has width O(1) in
+ln θ₀, and the + θ₀ term keeps the resolution in θ₀ itself near θ₀ = π. The interpolant is piecewise Chebyshev (PANELS panels of degree DEGREE, doubled
 until one extra check point per panel agrees with the recursion to CHECK_TOL in y, i.e.
 relative in E). Pairs with 0 < θ₀ < θ_min (near-duplicates) are added to the grid and
 computed exactly; θ₀ = 0 (equal inputs) has E = 0 exactly.
@@ -53,18 +53,29 @@ def has_equal_norms(network: Network, x1: Array, x2: Array) -> bool:
     return bool(float(np.max(sq)) - float(np.min(sq)) <= EQUAL_NORM_RTOL * float(np.max(sq)))
 
 
+def _theta_of(v: Array) -> Array:
+    """Inverse of v = ln θ + θ (Newton from θ = e^v, monotone convergence)."""
+    theta = np.minimum(np.exp(v), math.pi)
+    for _ in range(60):
+        step = (np.log(theta) + theta - v) / (1.0 / theta + 1.0)
+        theta = theta - step
+        if np.max(np.abs(step) / theta) < 1e-16:
+            break
+    return theta
+
+
 def _chebyshev_nodes(panels: int) -> tuple[Array, Array, float, float]:
-    """u nodes [panels·DEGREE] (first-kind Chebyshev per panel), 2 check points per panel
-    (between the first two nodes and at the centre), u_lo and the panel width."""
-    u_lo, u_hi = math.log(THETA_MIN), math.log(math.pi)
-    width = (u_hi - u_lo) / panels
+    """v nodes [panels·DEGREE] (first-kind Chebyshev per panel), 2 check points per panel
+    (between the first two nodes and at the centre), v_lo and the panel width."""
+    v_lo, v_hi = math.log(THETA_MIN) + THETA_MIN, math.log(math.pi) + math.pi
+    width = (v_hi - v_lo) / panels
     k = np.arange(DEGREE)
     x = np.cos(np.pi * (k + 0.5) / DEGREE)[::-1]
-    left = u_lo + width * np.arange(panels)
+    left = v_lo + width * np.arange(panels)
     nodes = (left[:, None] + 0.5 * width * (x[None, :] + 1.0)).ravel()
     between = np.array([0.5 * (x[0] + x[1]), 0.5 * (x[DEGREE // 2 - 1] + x[DEGREE // 2])])
     checks = (left[:, None] + 0.5 * width * (between[None, :] + 1.0)).ravel()
-    return nodes, checks, u_lo, width
+    return nodes, checks, v_lo, width
 
 
 def _fit(values: Array, panels: int) -> Array:
@@ -78,10 +89,10 @@ def _fit(values: Array, panels: int) -> Array:
 
 
 @numba.njit(cache=True)
-def _clenshaw(coef: Array, u: float, u_lo: float, width: float) -> float:
+def _clenshaw(coef: Array, v: float, v_lo: float, width: float) -> float:
     panels = coef.shape[0]
-    i = min(max(int((u - u_lo) / width), 0), panels - 1)
-    x = 2.0 * (u - u_lo - i * width) / width - 1.0
+    i = min(max(int((v - v_lo) / width), 0), panels - 1)
+    x = 2.0 * (v - v_lo - i * width) / width - 1.0
     b1 = 0.0
     b2 = 0.0
     for j in range(coef.shape[1] - 1, 0, -1):
@@ -90,11 +101,10 @@ def _clenshaw(coef: Array, u: float, u_lo: float, width: float) -> float:
 
 
 @numba.njit(parallel=True, cache=True)
-def _evaluate(theta: Array, coef: Array, u_lo: float, width: float) -> Array:
-    """E(θ₀) = exp(y(ln θ₀) + 2 ln θ₀) elementwise; 0 at θ₀ = 0; −1 below the table."""
+def _evaluate(theta: Array, coef: Array, v_lo: float, width: float, low: float) -> Array:
+    """E(θ₀) = exp(y(ln θ₀ + θ₀) + 2 ln θ₀) elementwise; 0 at θ₀ = 0; −1 below ``low``."""
     flat = theta.ravel()
     out = np.empty(flat.size)
-    low = math.exp(u_lo)
     for p in numba.prange(flat.size):
         t = flat[p]
         if t == 0.0:
@@ -103,7 +113,7 @@ def _evaluate(theta: Array, coef: Array, u_lo: float, width: float) -> Array:
             out[p] = -1.0
         else:
             u = math.log(t)
-            out[p] = math.exp(_clenshaw(coef, u, u_lo, width) + 2.0 * u)
+            out[p] = math.exp(_clenshaw(coef, u + t, v_lo, width) + 2.0 * u)
     return out.reshape(theta.shape)
 
 
@@ -126,14 +136,14 @@ def equal_norm_states(
     a = network.first_sigma_w2 * sq / d
     q = a + network.first_sigma_b2
     for panels in PANELS:
-        nodes, checks, u_lo, width = _chebyshev_nodes(panels)
-        grid_theta = np.concatenate([np.exp(nodes), np.exp(checks), tiny])
+        nodes, checks, v_lo, width = _chebyshev_nodes(panels)
+        grid_theta = np.concatenate([_theta_of(nodes), _theta_of(checks), tiny])
         grid_delta = 2.0 * np.sin(0.5 * grid_theta) ** 2
         sigma = Track(np.array([q]), np.full(grid_theta.size, q), a * grid_delta[None, :], 0, 0)
         sigma.normalise(diagonal=False)
         theta_track = Track(sigma.g1.copy(), sigma.g2.copy(), sigma.e.copy(), 0, sigma.t)
         grid_states = run_layers(network, sigma, theta_track, depths, progress)
-        fitted = _tables(grid_states, nodes, checks, u_lo, width)
+        fitted = _tables(grid_states, nodes, checks, v_lo, width)
         if fitted is not None:
             break
         if progress is not None:
@@ -146,7 +156,7 @@ def equal_norm_states(
         parts = {}
         for name, coef in tables.items():
             part: DeviationPart = getattr(grid_state, name)
-            deficit = _evaluate(theta, coef, u_lo, width)
+            deficit = _evaluate(theta, coef, v_lo, width, THETA_MIN)
             if tiny.size:
                 exact = part.deficit[0, nodes.size + checks.size :]
                 where = deficit < 0.0
@@ -162,16 +172,18 @@ def equal_norm_states(
         states.append(LayerState(grid_state.depth, parts["nngp"], parts["ntk"]))
     method = (
         f"equal-norm composed dual: exact recursion on {grid_theta.size} input angles "
-        f"({network.activation.quadrature}), piecewise Chebyshev in ln θ "
+        f"({network.activation.quadrature}), piecewise Chebyshev in ln θ + θ "
         f"({panels}×{DEGREE}, checked to {CHECK_TOL:g} relative)"
     )
     return states, method
 
 
 def _tables(
-    grid_states: list[LayerState], nodes: Array, checks: Array, u_lo: float, width: float
+    grid_states: list[LayerState], nodes: Array, checks: Array, v_lo: float, width: float
 ) -> list[dict[str, Array]] | None:
-    """Per depth and kernel, Chebyshev tables of y = ln E − 2u; None if a check fails."""
+    """Per depth and kernel, Chebyshev tables of y = ln E − 2 ln θ₀; None if a check fails."""
+    log_nodes = np.log(_theta_of(nodes))
+    log_checks = np.log(_theta_of(checks))
     out = []
     for state in grid_states:
         tables = {}
@@ -180,9 +192,9 @@ def _tables(
             node_e, check_e = e[: nodes.size], e[nodes.size : nodes.size + checks.size]
             if np.any(node_e <= 0.0) or np.any(check_e <= 0.0):
                 return None
-            coef = _fit(np.log(node_e) - 2.0 * nodes, nodes.size // DEGREE)
-            predicted = np.array([_clenshaw(coef, u, u_lo, width) for u in checks])
-            if np.max(np.abs(predicted - (np.log(check_e) - 2.0 * checks))) > CHECK_TOL:
+            coef = _fit(np.log(node_e) - 2.0 * log_nodes, nodes.size // DEGREE)
+            predicted = np.array([_clenshaw(coef, v, v_lo, width) for v in checks])
+            if np.max(np.abs(predicted - (np.log(check_e) - 2.0 * log_checks))) > CHECK_TOL:
                 return None
             tables[name] = coef
         out.append(tables)

@@ -272,7 +272,7 @@ def next_layer(network: Network, sigma: Track, theta: Track) -> tuple[Track, Tra
     w2 = network.sigma_w2
     bias = math.ldexp(network.sigma_b2, -sigma.s)
     q1, q2 = sigma.g1[:, None], sigma.g2[None, :]
-    root = np.sqrt(q1 * q2)
+    root = np.sqrt(q1) * np.sqrt(q2)
     safe_root = np.where(root > 0.0, root, 1.0)
     linear = sigma.t < LINEAR_BELOW
     if linear:
@@ -302,7 +302,7 @@ def next_layer(network: Network, sigma: Track, theta: Track) -> tuple[Track, Tra
     p2 = np.ldexp(new_sigma.g2, new_sigma.s - top)
     r1 = np.ldexp(dot1 * theta.g1, theta.s - top)
     r2 = np.ldexp(dot2 * theta.g2, theta.s - top)
-    theta_ab = np.sqrt(theta.g1[:, None] * theta.g2[None, :]) - np.ldexp(theta.e, theta.t)
+    theta_ab = np.sqrt(theta.g1)[:, None] * np.sqrt(theta.g2)[None, :] - np.ldexp(theta.e, theta.t)
     dot_root = np.sqrt(dot1[:, None] * dot2[None, :])
     e_dphi, t_dphi = normalised(*deficit_dphi)
     parts = [

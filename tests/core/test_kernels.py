@@ -1,0 +1,268 @@
+"""compute_kernels / kernel_states against independent references.
+
+References: the identity network's closed form; naive recursions in mpmath (dps 60-120,
+computed here) for relu and erf; the per-entry path for the equal-norm table; analytic
+growth rates at depth 100,000.
+"""
+
+from __future__ import annotations
+
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from core.activations import get_activation
+from core.equal_norm import equal_norm_states
+from core.errors import InvalidInputError
+from core.kernels import _per_entry_states, compute_kernels, kernel_states
+from core.network import Network
+
+
+def three_points() -> np.ndarray:
+    x = np.random.default_rng(1).standard_normal((3, 4))
+    x[2] *= 1.7
+    return x
+
+
+def mp_relu(q1, q2, q12):
+    c = max(min(q12 / mp.sqrt(q1 * q2), 1), -1)
+    th = mp.acos(c)
+    return mp.sqrt(q1 * q2) * (mp.sin(th) + (mp.pi - th) * c) / (2 * mp.pi), (mp.pi - th) / (
+        2 * mp.pi
+    )
+
+
+def mp_erf(q1, q2, q12):
+    det = (1 + 2 * q1) * (1 + 2 * q2)
+    return 2 / mp.pi * mp.asin(2 * q12 / mp.sqrt(det)), 4 / mp.pi / mp.sqrt(det - 4 * q12**2)
+
+
+def mp_naive(x, w2, b2, depth, expectations):
+    """Σ^L, Θ^L by the plain recursion, every entry, in mpmath."""
+    n, d = x.shape
+    w2, b2 = mp.mpf(w2), mp.mpf(b2)
+    rows = [[mp.mpf(float(v)) for v in row] for row in x]
+    sigma = [
+        [w2 * mp.fsum(a * b for a, b in zip(ra, rb, strict=True)) / d + b2 for rb in rows]
+        for ra in rows
+    ]
+    theta = [row[:] for row in sigma]
+    for _ in range(depth - 1):
+        new_s = [[mp.mpf(0)] * n for _ in range(n)]
+        new_t = [[mp.mpf(0)] * n for _ in range(n)]
+        for a in range(n):
+            for b in range(a, n):
+                c, cd = expectations(sigma[a][a], sigma[b][b], sigma[a][b])
+                new_s[a][b] = new_s[b][a] = w2 * c + b2
+                new_t[a][b] = new_t[b][a] = new_s[a][b] + w2 * cd * theta[a][b]
+        sigma, theta = new_s, new_t
+    return sigma, theta
+
+
+def deficits(kernel):
+    n = len(kernel)
+    return np.array(
+        [
+            [float(mp.sqrt(kernel[a][a] * kernel[b][b]) - kernel[a][b]) for b in range(n)]
+            for a in range(n)
+        ]
+    )
+
+
+def true_deficit(part) -> np.ndarray:
+    return part.deficit * 10.0 ** (part.log10_deficit_scale + part.log10_scale)
+
+
+def test_identity_network_closed_form():
+    w2, b2, depth = 0.9, 0.1, 7
+    x = np.random.default_rng(0).standard_normal((4, 5))
+    result = compute_kernels(
+        Network(get_activation("identity"), w2, b2, depth), x, depths=[1, depth]
+    )
+    s1 = w2 * x @ x.T / 5 + b2
+    # Σ^L = w^{L-1} Σ¹ + b (1 − w^{L-1})/(1 − w);  Θ^L = Σ_j w^{L-j} Σ^j
+    nngp = w2 ** (depth - 1) * s1 + b2 * (1 - w2 ** (depth - 1)) / (1 - w2)
+    ntk = depth * w2 ** (depth - 1) * s1 + b2 / (1 - w2) * (
+        (1 - w2**depth) / (1 - w2) - depth * w2 ** (depth - 1)
+    )
+    # entries near 0 (c ≈ 0) are accurate to ε relative to the diagonal
+    for got, want in [(result.nngp[0], s1), (result.nngp[1], nngp), (result.ntk[1], ntk)]:
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15 * np.max(want))
+    assert result.nngp_log10_scale.tolist() == [0.0, 0.0]
+
+
+def test_relu_kernels_against_mpmath_recursion():
+    mp.mp.dps = 40
+    x = three_points()
+    network = Network(get_activation("relu"), 1.7, 0.2, 6, input_sigma_w2=1.1, input_sigma_b2=0.05)
+    result = compute_kernels(network, x, depths=[2, 6])
+    # first layer uses the input variances
+    s1 = 1.1 * x @ x.T / 4 + 0.05
+    assert np.allclose(compute_kernels(network, x, depths=[1]).nngp[0], s1, rtol=1e-14)
+    for i, depth in enumerate([2, 6]):
+        sigma, theta = mp_naive_with_input(x, 1.7, 0.2, 1.1, 0.05, depth)
+        np.testing.assert_allclose(result.nngp[i], np.array(sigma, dtype=float), rtol=1e-13)
+        np.testing.assert_allclose(result.ntk[i], np.array(theta, dtype=float), rtol=1e-13)
+
+
+def mp_naive_with_input(x, w2, b2, w0, b0, depth):
+    n, d = x.shape
+    rows = [[mp.mpf(float(v)) for v in row] for row in x]
+    sigma = [
+        [w0 * mp.fsum(a * b for a, b in zip(ra, rb, strict=True)) / d + b0 for rb in rows]
+        for ra in rows
+    ]
+    theta = [row[:] for row in sigma]
+    for _ in range(depth - 1):
+        new_s = [[mp.mpf(0)] * n for _ in range(n)]
+        new_t = [[mp.mpf(0)] * n for _ in range(n)]
+        for a in range(n):
+            for b in range(n):
+                c, cd = mp_relu(sigma[a][a], sigma[b][b], sigma[a][b])
+                new_s[a][b] = w2 * c + b2
+                new_t[a][b] = new_s[a][b] + w2 * cd * theta[a][b]
+        sigma, theta = new_s, new_t
+    return sigma, theta
+
+
+@pytest.mark.parametrize(
+    ("name", "w2", "b2", "depth", "dps", "rtol"),
+    [("relu", 1.5, 0.1, 200, 60, 1e-12), ("erf", 0.8, 0.05, 500, 120, 1e-8)],
+)
+def test_ordered_deficits_survive_where_float64_collapses(name, w2, b2, depth, dps, rtol):
+    mp.mp.dps = dps
+    x = three_points()
+    network = Network(get_activation(name), w2, b2, depth)
+    state = kernel_states(network, x, depths=[depth])[0]
+    sigma, theta = mp_naive(x, w2, b2, depth, mp_relu if name == "relu" else mp_erf)
+    for part, reference in [(state.nngp, sigma), (state.ntk, theta)]:
+        expected = deficits(reference)
+        off = ~np.eye(3, dtype=bool)
+        assert np.max(expected[off] / float(reference[0][0])) < 1e-11  # below float64's reach
+        np.testing.assert_allclose(true_deficit(part)[off], expected[off], rtol=rtol)
+        assert np.all(np.diag(part.deficit) == 0.0)
+        np.testing.assert_allclose(
+            part.g1 * 10**part.log10_scale, [float(reference[a][a]) for a in range(3)], rtol=1e-13
+        )
+    # the naive float64 recursion has lost them: its kernel is q*·11ᵀ to the last digit
+    dense = compute_kernels(network, x).nngp[0]
+    assert np.ptp(dense) <= 4e-16 * np.max(dense)
+
+
+def unit_sphere(n: int, d: int, seed: int) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, d))
+    return x * np.sqrt(d) / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "w2", "b2"),
+    [("relu", 1.5, 0.1), ("relu", 3.0, 0.1), ("erf", 3.0, 0.05), ("tanh", 0.8, 0.05)],
+)
+def test_equal_norm_table_matches_per_entry_recursion(name, w2, b2):
+    x = unit_sphere(70, 8, 3)
+    x[5] = x[3]  # an exact duplicate: deficit 0
+    network = Network(get_activation(name), w2, b2, 30)
+    table, method = equal_norm_states(network, x, x, True, [3, 30], None)
+    exact = _per_entry_states(network, x, x, True, [3, 30], None)
+    assert method.startswith("equal-norm")
+    for a, b in zip(table, exact, strict=True):
+        for kernel in ("nngp", "ntk"):
+            pa, pb = getattr(a, kernel), getattr(b, kernel)
+            assert pa.log10_scale == pb.log10_scale
+            ea, eb = true_deficit(pa), true_deficit(pb)
+            positive = eb > 0
+            assert np.max(np.abs(ea - eb)[positive] / eb[positive]) < 1e-10
+            assert np.all(ea[~positive] == 0.0)
+            np.testing.assert_allclose(
+                pa.dense(), pb.dense(), rtol=0, atol=1e-10 * np.max(pb.dense())
+            )
+    assert compute_kernels(network, x).method.startswith("equal-norm")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    x=arrays(np.float64, (5, 3), elements=st.floats(-3, 3, allow_nan=False)),
+    name=st.sampled_from(["relu", "erf", "abs", "identity"]),
+    w2=st.floats(0.5, 3.0),
+    b2=st.floats(0.0, 0.5),
+    depth=st.integers(1, 8),
+)
+def test_symmetric_psd_and_consistent_diagonal(x, name, w2, b2, depth):
+    network = Network(get_activation(name), w2, b2, depth)
+    result = compute_kernels(network, x)
+    state = kernel_states(network, x, depths=[depth])[0]
+    for kernel, part in [(result.nngp[0], state.nngp), (result.ntk[0], state.ntk)]:
+        assert np.all(np.isfinite(kernel))
+        assert np.array_equal(kernel, kernel.T)
+        scale = max(float(np.max(np.abs(kernel))), 1e-300)
+        assert np.min(np.linalg.eigvalsh(kernel)) >= -1e-12 * scale
+        np.testing.assert_allclose(np.diag(kernel), part.g1, rtol=1e-15)
+    # the cross-kernel call agrees with the Gram call
+    cross = compute_kernels(network, x[:2], x)
+    np.testing.assert_allclose(cross.ntk[0], result.ntk[0][:2], rtol=1e-12, atol=1e-14 * scale)
+
+
+def test_depth_100000_chaotic_scale_follows_the_analytic_growth():
+    w2, b2, depth = 3.0, 0.1, 100_000
+    x = three_points()[:2]
+    result = compute_kernels(Network(get_activation("relu"), w2, b2, depth), x)
+    assert np.all(np.isfinite(result.ntk)) and np.all(np.isfinite(result.nngp))
+    # relu, χ₁ = w2/2: q^l = χ^{l-1}(q¹ + β) − β with β = b2/(χ − 1), and
+    # Θ^L_aa = Σ_j χ^{L-j} q^j = χ^{L-1}[L(q¹ + β) − β(χ − χ^{1-L})/(χ − 1)]
+    chi = w2 / 2
+    beta = b2 / (chi - 1)
+    q1 = w2 * np.sum(x * x, axis=1) / x.shape[1] + b2
+    log10_ntk = (depth - 1) * math.log10(chi) + np.log10(
+        depth * (q1 + beta) - beta * chi / (chi - 1)
+    )
+    log10_nngp = (depth - 1) * math.log10(chi) + np.log10(q1 + beta)
+    np.testing.assert_allclose(
+        np.log10(np.diag(result.ntk[0])) + result.ntk_log10_scale[0], log10_ntk, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        np.log10(np.diag(result.nngp[0])) + result.nngp_log10_scale[0], log10_nngp, rtol=1e-12
+    )
+    assert result.ntk_log10_scale[0] > 308  # the kernel itself is far beyond float64
+
+
+def test_depth_100000_ordered_converges_to_the_fixed_point():
+    w2, b2, depth = 1.5, 0.1, 100_000
+    x = three_points()[:2]
+    network = Network(get_activation("relu"), w2, b2, depth)
+    result = compute_kernels(network, x)
+    q_star = b2 / (1 - w2 / 2)
+    p_star = q_star / (1 - w2 / 2)
+    np.testing.assert_allclose(result.nngp[0], q_star, rtol=1e-13)
+    np.testing.assert_allclose(result.ntk[0], p_star, rtol=1e-13)
+    state = kernel_states(network, x, depths=[depth])[0]
+    # the deficits are carried far below float64: Σ's decays like χ₁^L, Θ's like χ₁^{L/2}
+    assert -0.5 < (state.nngp.log10_deficit_scale - depth * math.log10(w2 / 2)) / depth < 0.5
+    assert state.nngp.deficit[0, 1] > 0 and state.ntk.deficit[0, 1] > 0
+    assert state.ntk.log10_deficit_scale > state.nngp.log10_deficit_scale
+
+
+def test_validation_names_the_field():
+    network = Network(get_activation("relu"), 2.0, 0.1, 5)
+    x = np.ones((2, 3))
+    cases = [
+        (dict(x1=np.ones((2, 3, 1))), "x1"),
+        (dict(x1=[[1.0, np.nan]]), "x1"),
+        (dict(x1=x, x2=np.ones((2, 4))), "x2"),
+        (dict(x1=x, depths=[0]), "depths"),
+        (dict(x1=x, depths=[3, 2]), "depths"),
+        (dict(x1=x, depths=[6]), "depths"),
+        (dict(x1=x, kernels=("nngp", "foo")), "kernels"),
+    ]
+    for kwargs, field in cases:
+        with pytest.raises(InvalidInputError) as caught:
+            compute_kernels(network, **kwargs)
+        assert caught.value.field == field
+    with pytest.raises(InvalidInputError, match="/v1/predictions") as caught:
+        compute_kernels(Network(get_activation("relu"), 2.0, 0.1, None), x)
+    result = compute_kernels(network, x, kernels=["ntk"], depths=[1, 5])
+    assert result.nngp is None and result.ntk.shape == (2, 2, 2)
