@@ -13,13 +13,18 @@ and bounded worker pool or Dask cluster as the synchronous endpoints).
 - Splitting: :func:`service.tasks.split` cuts grids and sweeps into independent parts (about
   two per worker), which run in parallel; progress is the mean of the parts' progress, and a
   failure or a cancellation of the job cancels every part.
+- Cancellation: stops the parts (the pool kills their workers; Dask drops the tasks, which
+  stop at their next progress report). A job cancelled through another API process stops
+  at its runner's next heartbeat. Cancelling a finished job changes nothing.
 - Admission: at most ``queue_size`` jobs queued or running in this process (503 beyond);
   at most ``parallelism`` parts computing at once; a part the pool refuses as saturated
   (synchronous requests took the slots) waits and retries.
 - Lost runners: a queued or running record carries a lease that its runner's heartbeat
-  renews every ``lease_seconds / 3``. A record whose lease has expired (the API process that
-  ran it stopped) is resumed by the next process that reads it; parts already computed come
-  from the result cache. After ``MAX_ATTEMPTS`` runs it fails with a ``runner-lost`` problem.
+  renews every ``min(HEARTBEAT_SECONDS, lease_seconds / 3)``; the heartbeat also publishes
+  the progress to the store (so another API process sees it at most that stale). A record
+  whose lease has expired (the API process that ran it stopped) is resumed by the next
+  process that reads it; parts already computed come from the result cache. After
+  ``MAX_ATTEMPTS`` runs it fails with a ``runner-lost`` problem.
 - Retention: ``retention_seconds`` after its last change a job is gone (404). With Redis the
   records live there (key ``<redis_prefix>jobs:<id>``, TTL = retention; note that a Redis
   configured with ``allkeys-lru`` may evict them sooner under memory pressure) and survive a
@@ -47,6 +52,7 @@ from service.tasks import merge, split
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ACTIVE: frozenset[str] = frozenset({"queued", "running"})
 MAX_ATTEMPTS = 3
+HEARTBEAT_SECONDS = 1.0
 PARTS_PER_WORKER = 2
 SATURATED_RETRY_SECONDS = 0.2
 logger = logging.getLogger("deepkernel.jobs")
@@ -325,7 +331,7 @@ class JobManager:
 
     async def _heartbeat(self, run: _Run) -> None:
         """Renew the lease and publish progress; stop if another process cancelled the job."""
-        interval = self.lease_seconds / 3
+        interval = min(HEARTBEAT_SECONDS, self.lease_seconds / 3)
         while True:
             await asyncio.sleep(interval)
             stored = await self.store.get(run.record["id"])
