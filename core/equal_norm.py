@@ -13,8 +13,9 @@ which is smooth on [θ_min, π]: power laws E ∝ θ₀^k (k = 2 for Σ, 1 for t
 linear in ln θ₀, the chaotic-phase boundary layer at θ₀ ~ χ₁^{−L/2} has width O(1) in
 ln θ₀, and the + θ₀ term keeps the resolution in θ₀ itself near θ₀ = π. The interpolant
 is piecewise Chebyshev (PANELS panels of degree DEGREE, doubled until two extra check
-points per panel agree with the recursion to CHECK_TOL in y, i.e. relative in E). Pairs with 0 < θ₀ < θ_min (near-duplicates) are added to the grid and
-computed exactly; θ₀ = 0 (equal inputs) has E = 0 exactly.
+points per panel agree with the recursion to CHECK_TOL in y, i.e. relative in E). Pairs
+with 0 < θ₀ < θ_min (near-duplicates) are added to the grid and computed exactly; θ₀ = 0
+(equal inputs) has E = 0 exactly.
 """
 
 from __future__ import annotations
