@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from core.errors import DeepKernelError
-from service.cache import REDIS_MAX_VALUE_BYTES, MemoryCache, RedisCache, ResultCache
+from service.cache import REDIS_MAX_VALUE_BYTES, MemoryCache, RedisCache
 from service.codec import size_of
 from service.compute import ComputeService, cache_key
 from service.errors import SaturatedError, ServiceError
@@ -92,9 +92,11 @@ class ResultTooLargeError(DeepKernelError):
 
 
 class JobStore:
-    """Job records by id: the in-process LRU, and Redis (if configured) with a TTL.
+    """Job records by id: in Redis (if configured, with a TTL) and in the in-process LRU.
 
-    ``max_bytes``: the largest record kept (the LRU's bound, and Redis's value limit).
+    Redis is read first, so every API process sees the others' writes (a cancellation, a
+    heartbeat); the LRU answers when Redis does not (unavailable, evicted, or absent).
+    ``max_bytes``: the largest record kept (Redis's value limit, or the LRU's bound).
     """
 
     def __init__(
@@ -103,11 +105,14 @@ class JobStore:
         self.retention_seconds = retention_seconds
         self.max_bytes = memory.max_bytes if redis is None else REDIS_MAX_VALUE_BYTES
         self._memory = memory
-        self._cache = ResultCache(memory, redis)
+        self._redis = redis
 
     async def get(self, id_: str) -> dict[str, Any] | None:
         """The record, or None when unknown or past its retention."""
-        record, _ = await self._cache.get(f"job:{id_}")
+        key = f"job:{id_}"
+        record = None if self._redis is None else await self._redis.get(key)
+        if record is None:
+            record = self._memory.get(key)
         if record is None or record["expires_at"] < time.time():
             return None
         return dict(record)
@@ -116,11 +121,15 @@ class JobStore:
         now = time.time()
         record["updated_at"] = now
         record["expires_at"] = now + self.retention_seconds
-        self._memory.discard(f"job:{record['id']}")  # never leave an older version behind
-        await self._cache.set(f"job:{record['id']}", dict(record))
+        key = f"job:{record['id']}"
+        self._memory.discard(key)  # never leave an older version behind
+        self._memory.set(key, dict(record))
+        if self._redis is not None:
+            await self._redis.set(key, dict(record))
 
     async def close(self) -> None:
-        await self._cache.close()
+        if self._redis is not None:
+            await self._redis.close()
 
 
 @dataclass(eq=False)

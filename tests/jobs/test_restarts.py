@@ -212,3 +212,24 @@ async def test_a_result_larger_than_the_job_store_keeps_fails_the_job() -> None:
     assert job["status"] == "failed"
     assert job["error"]["status"] == 413 and job["error"]["type"] == "/problems/result-too-large"
     assert "DEEPKERNEL_CACHE_MAX_BYTES" in job["error"]["detail"]
+
+
+@pytest.mark.redis
+async def test_a_job_cancelled_through_another_api_process_stops(
+    redis_url: str, redis_prefix: str
+) -> None:
+    settings = settings_for(redis_url=redis_url, redis_prefix=redis_prefix)
+    body = phase_diagram_job(num_w2=6, num_b2=16)  # tanh: progress per row
+    async with (
+        open_client(create_app(settings, runner=SLOW_RUNNER)) as runner,
+        open_client(create_app(settings)) as other,
+    ):
+        submitted = await runner.post("/v1/jobs", json=body)
+        location = submitted.headers["location"]
+        await wait_progress(runner, location)
+        assert (await other.get(location)).json()["status"] in ("queued", "running")
+        assert (await other.delete(location)).json()["status"] == "cancelled"
+        job = await wait_finished(runner, location)  # its heartbeat sees the cancellation
+        assert job["status"] == "cancelled"
+        ready = (await runner.get("/readyz")).json()
+        assert ready["pool"]["running"] == 0
