@@ -68,19 +68,25 @@ def problem_response(
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries documenting problem+json bodies for ``statuses``."""
+    """OpenAPI ``responses`` entries documenting problem+json bodies for ``statuses``.
+
+    Where a body is validated (422), a body that is not even decodable JSON is a 400, so
+    422 brings 400 with it.
+    """
+    if 422 in statuses and 400 not in statuses:
+        statuses = (400, *statuses)
     return {
         status: {
             "model": Problem,
             "description": _RESPONSE_DESCRIPTIONS[status],
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        for status in statuses
+        for status in sorted(statuses)
     }
 
 
 _RESPONSE_DESCRIPTIONS = {
-    400: "Malformed request",
+    400: "Malformed request: the body could not be decoded",
     406: "None of the media types in Accept can be produced; the detail lists those that can",
     413: "Work above a synchronous limit: the detail names the limit; submit it to /v1/jobs",
     422: "Invalid input: `errors` names each bad field, or the numbers cannot be computed",

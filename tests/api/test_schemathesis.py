@@ -10,6 +10,7 @@ from __future__ import annotations
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -19,7 +20,9 @@ from schemathesis.specs.openapi.checks import (
 from service.app import create_app
 from service.settings import Settings
 
-MAX_EXAMPLES = 25
+MAX_EXAMPLES = 30
+COVERAGE = False
+WORK = 2e5  # entry-layers per request or job: every accepted request is quick
 
 app = create_app(
     Settings(
@@ -27,11 +30,17 @@ app = create_app(
         redis_url=None,
         max_points=40,
         max_depth=2000,
-        max_work=2e6,
+        max_work=WORK,
         request_timeout_seconds=60,
+        job_max_points=40,
+        job_max_work=WORK,
+        job_queue_size=10_000,  # saturation (503) is tested in tests/service, not here
     )
 )
-schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+CONFIG = SchemathesisConfig.from_dict(
+    {"phases": {"coverage": {"enabled": COVERAGE}}, "generation": {"max-examples": MAX_EXAMPLES}}
+)
+schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
 
 
 @schema.parametrize()
