@@ -39,9 +39,11 @@ class PredictionResult:
     """Means at each training time; ``t`` holds math.inf for t = ∞.
 
     mean [len(t), n_test, k], train_mean [len(t), n_train, k]; k = 1 when y_train was [n].
-    ``condition_number`` is κ of the solved training kernel (with diag_reg), a lower bound
-    where ``condition_number_is_lower_bound`` (float64 cannot resolve λ_min), None if it
-    exceeds the float64 range (``log10_condition_number`` is then the bound or value).
+    ``condition_number`` is κ of the solved training kernel (with diag_reg): from its
+    eigenvalues when a finite t was asked (the eigendecomposition is made anyway), else
+    LAPACK's estimate from the Cholesky factor (within a factor ~n; the warning says "≈").
+    It is a lower bound where ``condition_number_is_lower_bound`` (float64 cannot resolve
+    λ_min), None beyond the float64 range (``log10_condition_number`` still holds it).
     """
 
     t: list[float]
