@@ -148,7 +148,8 @@ def _spectra(figure: Figure, request: Mapping[str, Any], result: Mapping[str, An
                 ":",
                 color=colour,
                 linewidth=1.5,
-                label=f"$\\kappa({symbol})$ theory: {theory.get(f'{name}_bulk_law', '')}",
+                label=f"$\\kappa({symbol})$ theory: "
+                + _LAWS.get(theory.get(f"{name}_bulk_law", ""), "§4 rate"),
             )
     if depths.size > 1 and depths.max() / max(depths.min(), 1.0) >= 20:
         axes.set_xscale("log")
@@ -158,6 +159,10 @@ def _spectra(figure: Figure, request: Mapping[str, Any], result: Mapping[str, An
     title = _network_label(request["network"]) + (f" ({phase})" if phase else "")
     axes.set_title(f"Trainability against depth\n{title}", fontsize="medium")
     axes.legend(fontsize="x-small")
+
+
+_LAWS = {"l*chi_1^l": r"$\propto 1/(l\,\chi_1^l)$", "chi_1^(l/2)": r"$\propto \chi_1^{-l/2}$"}
+"""The ordered-phase κ(Θ) growth laws of MATH.md §4, as the core names them."""
 
 
 def _nan_if_none(value: float | None) -> float:
