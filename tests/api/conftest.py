@@ -8,6 +8,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from service.app import create_app
 from service.settings import Settings
@@ -26,14 +27,20 @@ def api_settings() -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def api_app(api_settings: Settings) -> AsyncIterator[FastAPI]:
-    app = create_app(api_settings)
-    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=30) as manager:
-        yield manager.app  # type: ignore[misc]
+def api_app(api_settings: Settings) -> FastAPI:
+    """The app (for dependency overrides); requests go through ``api_asgi``."""
+    return create_app(api_settings)
 
 
 @pytest.fixture(scope="session")
-async def api_client(api_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=api_app)
+async def api_asgi(api_app: FastAPI) -> AsyncIterator[ASGIApp]:
+    """The app with its lifespan running (worker pool, cache) and its state attached."""
+    async with LifespanManager(api_app, startup_timeout=60, shutdown_timeout=30) as manager:
+        yield manager.app
+
+
+@pytest.fixture(scope="session")
+async def api_client(api_asgi: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=api_asgi)
     async with httpx.AsyncClient(transport=transport, base_url="http://deepkernel") as client:
         yield client

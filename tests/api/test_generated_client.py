@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from tests.api.test_openapi import FROZEN
 
@@ -72,8 +72,8 @@ def client_package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleT
 
 
 @pytest.fixture
-def generated(client_package: ModuleType, api_app: FastAPI) -> Any:
-    transport = httpx.ASGITransport(app=api_app)
+def generated(client_package: ModuleType, api_asgi: ASGIApp) -> Any:
+    transport = httpx.ASGITransport(app=api_asgi)
     client = client_package.Client(base_url="http://deepkernel")
     client.set_async_httpx_client(
         httpx.AsyncClient(transport=transport, base_url="http://deepkernel")

@@ -5,8 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
+from fastapi import FastAPI
 
+from service.compute import ComputeOutcome
+from service.deps import get_compute
 from tests.api.conftest import LIMITS
 
 pytestmark = pytest.mark.anyio
@@ -237,3 +241,31 @@ async def test_unsupported_accept_is_406(api_client: httpx.AsyncClient) -> None:
     response = await api_client.post("/v1/kernels", json=kernels(), headers={"accept": "text/csv"})
     problem = assert_problem(response, 406)
     assert "application/x-npz" in problem["detail"]
+
+
+async def test_a_nan_from_the_computation_is_a_422_not_a_200(
+    api_app: FastAPI, api_client: httpx.AsyncClient
+) -> None:
+    """The last guard: a non-finite number in a result becomes a numerical-limit problem."""
+
+    class NaNCompute:
+        async def run(self, kind: str, request: dict[str, Any], **_: Any) -> ComputeOutcome:
+            kernel = np.array([[[1.0, np.nan], [np.nan, 1.0]]])
+            result = {
+                "depths": [5],
+                "nngp": kernel,
+                "ntk": kernel,
+                "nngp_log10_scale": np.zeros(1),
+                "ntk_log10_scale": np.zeros(1),
+                "method": "fake",
+            }
+            return ComputeOutcome(result, "miss")
+
+    api_app.dependency_overrides[get_compute] = NaNCompute
+    try:
+        response = await api_client.post("/v1/kernels", json=kernels(x1=[[1.0, 0.0], [0.0, 1.0]]))
+    finally:
+        del api_app.dependency_overrides[get_compute]
+    problem = assert_problem(response, 422)
+    assert problem["type"] == "/problems/numerical-limit"
+    assert "nngp" in problem["detail"]
