@@ -47,7 +47,9 @@ def documented_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
     """OpenAPI responses of a compute endpoint: its extra 200 media types and its problems."""
     binary = {"schema": {"type": "string", "format": "binary"}}
     descriptions = {
-        NPZ: "application/x-npz: one array per response field (np.load(io.BytesIO(content)))",
+        NPZ: "application/x-npz: one array per response field, same names, nested objects "
+        'flattened with dots (ntk.lambda_max); null is NaN, the time "inf" is inf, strings '
+        "are unicode arrays; load with np.load(io.BytesIO(content))",
         PNG: "image/png: a figure of the result",
     }
     text = "; ".join(descriptions[media_type] for media_type in media_types)
