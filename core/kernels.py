@@ -345,18 +345,99 @@ def _per_entry_states(
 def run_layers(
     network: Network, sigma: Track, theta: Track, depths: list[int], progress: Progress
 ) -> list[LayerState]:
-    """Iterate from depth 1 to max(depths), recording a LayerState at each requested depth."""
+    """Iterate from depth 1 to max(depths), recording a LayerState at each requested depth.
+
+    Once Σ's diagonal sits exactly on its fixed point and its deficit is in the linear
+    regime, the remaining layers up to the next requested depth run compiled
+    (:mod:`core.steady_layers`).
+    """
     states: list[LayerState] = []
     last = depths[-1]
     wanted = set(depths)
     step = max(1, last // 200)
-    for depth in range(1, last + 1):
-        if depth > 1:
-            sigma, theta = next_layer(network, sigma, theta)
+    depth = 1
+    while True:
         if depth in wanted:
             states.append(
                 LayerState(depth, DeviationPart.from_track(sigma), DeviationPart.from_track(theta))
             )
         if progress is not None and (depth % step == 0 or depth == last):
             progress(depth / last)
-    return states
+        if depth == last:
+            return states
+        target = min(d for d in depths if d > depth)
+        new_sigma, new_theta = next_layer(network, sigma, theta)
+        depth += 1
+        mode = _steady_mode(sigma, new_sigma) if target - depth > 8 else None
+        if mode is not None:
+            new_sigma, new_theta = _jump(network, new_sigma, new_theta, target - depth, mode)
+            depth = target
+        sigma, theta = new_sigma, new_theta
+
+
+def _steady_mode(before: Track, after: Track) -> str | None:
+    """ "linear": Σ's diagonal unchanged to the bit, deficits in the linear regime;
+    "frozen": all of Σ unchanged to the bit (deficits not linear); else None."""
+    same_diagonal = (
+        before.s == after.s
+        and np.array_equal(before.g1, after.g1)
+        and np.array_equal(before.g2, after.g2)
+        and bool(np.all(after.g1 > 0.0))
+        and bool(np.all(after.g2 > 0.0))
+    )
+    if not same_diagonal:
+        return None
+    if before.t < LINEAR_BELOW and after.t < LINEAR_BELOW:
+        return "linear"
+    if before.t == after.t and np.array_equal(before.e, after.e) and after.t >= LINEAR_BELOW:
+        return "frozen"
+    return None
+
+
+def _jump(
+    network: Network, sigma: Track, theta: Track, count: int, mode: str
+) -> tuple[Track, Track]:
+    """``count`` steady layers at once (:func:`next_layer` with Σ fixed or linear)."""
+    from core.steady_layers import steady_layers
+
+    act = network.activation
+    w2 = network.sigma_w2
+    q1, q2 = sigma.g1[:, None], sigma.g2[None, :]
+    root = np.sqrt(q1) * np.sqrt(q2)
+    slope, jump, power = act.small_deficit_slopes(q1, q2)
+    shape = (sigma.g1.size, sigma.g2.size)
+    kappa = np.broadcast_to(w2 * slope / root, shape).copy()
+    jump_full = np.broadcast_to(w2 * jump, shape).copy()
+    dot1 = w2 * act.derivative_variance(sigma.g1)
+    dot2 = w2 * act.derivative_variance(sigma.g2)
+    frozen = mode == "frozen"
+    if frozen:
+        delta = np.clip(np.ldexp(sigma.e, sigma.t) / root, 0.0, 2.0)
+        e_dphi, t_dphi = normalised(w2 * act.derivative_correlation_deficit(q1, q2, delta), 0)
+    else:
+        e_dphi, t_dphi = np.zeros(shape), 0
+    e_sigma, t_sigma, g1, g2, e_theta, s_theta, t_theta = steady_layers(
+        count,
+        sigma.g1,
+        sigma.g2,
+        np.ascontiguousarray(sigma.e),
+        sigma.s,
+        sigma.t,
+        kappa,
+        jump_full,
+        power != 1.0,
+        dot1,
+        dot2,
+        frozen,
+        np.ascontiguousarray(np.broadcast_to(e_dphi, shape)),
+        t_dphi,
+        theta.g1,
+        theta.g2,
+        np.ascontiguousarray(theta.e),
+        theta.s,
+        theta.t,
+    )
+    new_sigma = Track(sigma.g1, sigma.g2, e_sigma, sigma.s, int(t_sigma))
+    new_theta = Track(g1, g2, e_theta, int(s_theta), int(t_theta))
+    new_theta.g1, new_theta.g2 = snapped(new_theta.g1, new_theta.g2)
+    return new_sigma, new_theta

@@ -207,8 +207,8 @@ def test_symmetric_psd_and_consistent_diagonal(x, name, w2, b2, depth):
     np.testing.assert_allclose(cross.ntk[0], result.ntk[0][:2], rtol=1e-12, atol=1e-14 * scale)
 
 
-def test_depth_100000_chaotic_scale_follows_the_analytic_growth():
-    w2, b2, depth = 3.0, 0.1, 100_000
+def test_relu_chaotic_scale_follows_the_analytic_growth():
+    w2, b2, depth = 3.0, 0.1, 10_000
     x = three_points()[:2]
     result = compute_kernels(Network(get_activation("relu"), w2, b2, depth), x)
     assert np.all(np.isfinite(result.ntk)) and np.all(np.isfinite(result.nngp))
@@ -221,13 +221,31 @@ def test_depth_100000_chaotic_scale_follows_the_analytic_growth():
         depth * (q1 + beta) - beta * chi / (chi - 1)
     )
     log10_nngp = (depth - 1) * math.log10(chi) + np.log10(q1 + beta)
+    ntk_scale, nngp_scale = result.ntk_log10_scale[0], result.nngp_log10_scale[0]
+    np.testing.assert_allclose(np.log10(np.diag(result.ntk[0])) + ntk_scale, log10_ntk, rtol=1e-12)
     np.testing.assert_allclose(
-        np.log10(np.diag(result.ntk[0])) + result.ntk_log10_scale[0], log10_ntk, rtol=1e-12
+        np.log10(np.diag(result.nngp[0])) + nngp_scale, log10_nngp, rtol=1e-12
     )
-    np.testing.assert_allclose(
-        np.log10(np.diag(result.nngp[0])) + result.nngp_log10_scale[0], log10_nngp, rtol=1e-12
+    assert ntk_scale > 308  # the kernel itself is far beyond float64
+
+
+def test_depth_100000_chaotic_is_finite_and_grows_like_chi_1():
+    w2, b2 = 3.0, 0.05
+    x = three_points()
+    network = Network(get_activation("erf"), w2, b2, 100_000)
+    result = compute_kernels(network, x, depths=[50_000, 100_000])
+    assert np.all(np.isfinite(result.ntk)) and np.all(np.isfinite(result.nngp))
+    q_star = float(result.nngp[1][0, 0])
+    assert q_star == pytest.approx(
+        w2 * 2 / np.pi * np.arcsin(2 * q_star / (1 + 2 * q_star)) + b2, rel=1e-14
     )
-    assert result.ntk_log10_scale[0] > 308  # the kernel itself is far beyond float64
+    chi_1 = w2 * 4 / np.pi / math.sqrt(1 + 4 * q_star)
+    growth = np.log10(np.diag(result.ntk[1])) + result.ntk_log10_scale[1]
+    growth -= np.log10(np.diag(result.ntk[0])) + result.ntk_log10_scale[0]
+    np.testing.assert_allclose(growth, 50_000 * math.log10(chi_1), rtol=1e-11)
+    # off the diagonal Θ_ab/Θ_aa → 0 (chaotic: Θ ∝ I at depth), to float64 resolution
+    off = result.ntk[1] - np.diag(np.diag(result.ntk[1]))
+    assert np.max(np.abs(off)) < 1e-14 * np.min(np.diag(result.ntk[1]))
 
 
 def test_depth_100000_ordered_converges_to_the_fixed_point():
