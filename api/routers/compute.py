@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from fastapi import Response
+from fastapi import Header, Response
 
 from api.limits import check_depth_limit, check_synchronous_limits
 from api.negotiation import JSON, NPZ, PNG, negotiate, render
 from api.problems import problem_responses
 from service.compute import ComputeService
 from service.settings import Settings
+
+AcceptHeader = Annotated[
+    str | None,
+    Header(
+        description="the response's media type: application/json (default), or one of the "
+        "others the endpoint's 200 response lists (application/x-npz, image/png)"
+    ),
+]
 
 
 class CanonicalRequest(Protocol):

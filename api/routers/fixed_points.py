@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
 from api.negotiation import JSON
-from api.routers.compute import compute_response, documented_responses
+from api.routers.compute import AcceptHeader, compute_response, documented_responses
 from api.schemas.fixed_points import FixedPointsRequest, FixedPointsResponse
 from service.deps import ComputeDep, SettingsDep
 
@@ -24,9 +22,7 @@ async def get_fixed_points(
     body: FixedPointsRequest,
     compute: ComputeDep,
     settings: SettingsDep,
-    accept: Annotated[
-        str | None, Header(description="media type of the response: application/json (default)")
-    ] = None,
+    accept: AcceptHeader = None,
 ) -> Response:
     """The mean-field fixed point q*, χ₁, c*, χ_c*, depth scales, phase and NTK constants.
 

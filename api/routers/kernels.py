@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
 from api.negotiation import JSON, NPZ
-from api.routers.compute import compute_response, documented_responses
+from api.routers.compute import AcceptHeader, compute_response, documented_responses
 from api.schemas.kernels import KernelsRequest, KernelsResponse
 from service.deps import ComputeDep, SettingsDep
 
@@ -26,12 +24,7 @@ async def compute_kernels(
     body: KernelsRequest,
     compute: ComputeDep,
     settings: SettingsDep,
-    accept: Annotated[
-        str | None,
-        Header(
-            description="media type of the response: application/json (default), application/x-npz"
-        ),
-    ] = None,
+    accept: AcceptHeader = None,
 ) -> Response:
     """The NNGP Σ^l and NTK Θ^l kernels of a deep network at the requested depths (MATH.md §2)."""
     return await compute_response(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
 from api.negotiation import JSON, NPZ, PNG
-from api.routers.compute import compute_response, documented_responses
+from api.routers.compute import AcceptHeader, compute_response, documented_responses
 from api.schemas.phase_diagram import PhaseDiagramRequest, PhaseDiagramResponse
 from service.deps import ComputeDep, SettingsDep
 
@@ -24,13 +22,7 @@ async def compute_phase_diagram(
     body: PhaseDiagramRequest,
     compute: ComputeDep,
     settings: SettingsDep,
-    accept: Annotated[
-        str | None,
-        Header(
-            description="response media type: application/json (default), "
-            "application/x-npz, image/png"
-        ),
-    ] = None,
+    accept: AcceptHeader = None,
 ) -> Response:
     """χ₁, χ_c*, q*, ξ_c* and the phase over a (σ_w², σ_b²) grid, and the critical line.
 

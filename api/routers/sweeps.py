@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
 from api.limits import EIGH_WORK
 from api.negotiation import JSON, NPZ, PNG
-from api.routers.compute import compute_response, documented_responses
+from api.routers.compute import AcceptHeader, compute_response, documented_responses
 from api.schemas.sweeps import SweepsRequest, SweepsResponse
 from core.errors import InvalidInputError, WorkTooLargeError
 from service.deps import ComputeDep, SettingsDep
@@ -64,13 +62,7 @@ async def compute_sweeps(
     body: SweepsRequest,
     compute: ComputeDep,
     settings: SettingsDep,
-    accept: Annotated[
-        str | None,
-        Header(
-            description="response media type: application/json (default), "
-            "application/x-npz, image/png"
-        ),
-    ] = None,
+    accept: AcceptHeader = None,
 ) -> Response:
     """Train and test losses (accuracies for class labels) and κ over a (σ_w², depth) grid.
 
