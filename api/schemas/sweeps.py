@@ -12,6 +12,7 @@ from api.schemas.common import (
     Activation,
     Coordinate,
     FiniteDepth,
+    Infinity,
     Matrix,
     NonNegativeVariance,
     SigmaW2Range,
@@ -159,7 +160,7 @@ class SweepsResponse(BaseModel):
     sigma_b2: float
     sigma_w2: list[float] = Field(description="the σ_w² axis")
     depths: list[int] = Field(description="the depths, sorted")
-    t: list[float | Literal["inf"]]
+    t: list[float | Infinity]
     classes: int | None = Field(description="number of classes; null for regression targets")
     train_loss: Grid = Field(description="mean over points and outputs of (f_t(x) − y)²")
     test_loss: Grid
