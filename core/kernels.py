@@ -42,6 +42,7 @@ from core.activations import Activation
 from core.activations.base import Array
 from core.deficits import DeviationPart, LayerState, Track, combine, normalised, snapped
 from core.errors import InvalidInputError
+from core.fused_layer import fused_deficits
 from core.network import Network
 
 __all__ = ["KernelResult", "LayerState", "compute_kernels", "kernel_states"]
@@ -290,36 +291,49 @@ def next_layer(network: Network, sigma: Track, theta: Track) -> tuple[Track, Tra
         deficit_dphi = (w2 * act.derivative_correlation_deficit(q1, q2, delta), 0)
     v1, v2 = w2 * act.variance(sigma.g1), w2 * act.variance(sigma.g2)
     dot1, dot2 = w2 * act.derivative_variance(sigma.g1), w2 * act.derivative_variance(sigma.g2)
-    parts = [deficit_phi]
-    if not linear:
-        parts.append((_bias_mismatch(v1[:, None], v2[None, :], bias), 0))
-    e_sigma, t_sigma = combine(parts)
-    new_sigma = Track(v1 + bias, v2 + bias, e_sigma, sigma.s, t_sigma)
-
-    # Θ' = Σ' + Σ̇' ⊙ Θ, on the common scale 2^top
-    top = max(new_sigma.s, theta.s)
-    p1 = np.ldexp(new_sigma.g1, new_sigma.s - top)
-    p2 = np.ldexp(new_sigma.g2, new_sigma.s - top)
+    top = max(sigma.s, theta.s)  # Θ' = Σ' + Σ̇' ⊙ Θ on the common scale 2^top
+    p1 = np.ldexp(v1 + bias, sigma.s - top)
+    p2 = np.ldexp(v2 + bias, sigma.s - top)
     r1 = np.ldexp(dot1 * theta.g1, theta.s - top)
     r2 = np.ldexp(dot2 * theta.g2, theta.s - top)
-    theta_ab = np.sqrt(theta.g1)[:, None] * np.sqrt(theta.g2)[None, :] - np.ldexp(theta.e, theta.t)
-    dot_root = np.sqrt(dot1[:, None] * dot2[None, :])
-    e_dphi, t_dphi = normalised(*deficit_dphi)
-    parts = [
-        (e_sigma, new_sigma.s + t_sigma - top),
-        (dot_root * theta.e, theta.s + theta.t - top),
-        (theta_ab * e_dphi, theta.s + t_dphi - top),
-    ]
-    if not linear:
-        cross = np.sqrt(p1[:, None] * r2[None, :]) - np.sqrt(p2[None, :] * r1[:, None])
-        denominator = (
-            np.sqrt((p1 + r1)[:, None] * (p2 + r2)[None, :])
-            + np.sqrt(p1[:, None] * p2[None, :])
-            + np.sqrt(r1[:, None] * r2[None, :])
+    if linear:
+        e_sigma, t_sigma = combine([deficit_phi])
+        theta_ab = np.sqrt(theta.g1)[:, None] * np.sqrt(theta.g2)[None, :] - np.ldexp(
+            theta.e, theta.t
         )
-        safe = np.where(denominator > 0.0, denominator, 1.0)
-        parts.append((np.where(denominator > 0.0, cross * cross / safe, 0.0), 0))
-    e_theta, t_theta = combine(parts)
+        dot_root = np.sqrt(dot1[:, None] * dot2[None, :])
+        e_dphi, t_dphi = normalised(*deficit_dphi)
+        e_theta, t_theta = combine(
+            [
+                (e_sigma, sigma.s + t_sigma - top),
+                (dot_root * theta.e, theta.s + theta.t - top),
+                (theta_ab * e_dphi, theta.s + t_dphi - top),
+            ]
+        )
+    else:
+        raw_sigma, raw_theta = fused_deficits(
+            np.ascontiguousarray(np.broadcast_to(deficit_phi[0], root.shape)),
+            np.ascontiguousarray(np.broadcast_to(deficit_dphi[0], root.shape)),
+            v1,
+            v2,
+            bias,
+            theta.g1,
+            theta.g2,
+            np.ascontiguousarray(theta.e),
+            theta.t,
+            dot1,
+            dot2,
+            p1,
+            p2,
+            r1,
+            r2,
+            sigma.s - top,
+            theta.s - top,
+            True,
+        )
+        e_sigma, t_sigma = normalised(raw_sigma, 0)
+        e_theta, t_theta = normalised(raw_theta, 0)
+    new_sigma = Track(v1 + bias, v2 + bias, e_sigma, sigma.s, t_sigma)
     new_theta = Track(p1 + r1, p2 + r2, np.maximum(e_theta, 0.0), top, t_theta)
     new_sigma.g1, new_sigma.g2 = snapped(new_sigma.g1, new_sigma.g2)
     new_theta.g1, new_theta.g2 = snapped(new_theta.g1, new_theta.g2)

@@ -175,6 +175,19 @@ def angle_from_deficits(minus: float, plus: float) -> float:
     return math.pi - 2.0 * math.asin(math.sqrt(min(max(plus, 0.0), 2.0) / 2.0))
 
 
+#: S(θ)/θ³ = Σ_{k≥1} (−1)^{k+1} 2k θ^{2k−2} / (2k+1)!  (Horner coefficients, k = 1 … 12)
+_S_SERIES = np.array([(-1.0) ** (k + 1) * 2 * k / math.factorial(2 * k + 1) for k in range(1, 13)])
+
+
+@numba.njit(cache=True)
+def _s_small(theta: float) -> float:
+    t2 = theta * theta
+    acc = 0.0
+    for k in range(_S_SERIES.size - 1, -1, -1):
+        acc = acc * t2 + _S_SERIES[k]
+    return acc * t2 * theta
+
+
 @numba.vectorize(["float64(float64)"], cache=True)
 def sin_minus_theta_cos(theta: float) -> float:
     """S(θ) = sin θ − θ cos θ ≥ 0 on [0, π], by its series below θ = 1 (no cancellation).
@@ -183,10 +196,4 @@ def sin_minus_theta_cos(theta: float) -> float:
     """
     if theta >= 1.0:
         return math.sin(theta) - theta * math.cos(theta)
-    t2 = theta * theta
-    term = theta
-    total = 0.0
-    for k in range(1, 13):
-        term = -term * t2 / ((2 * k) * (2 * k + 1))
-        total -= 2 * k * term
-    return total
+    return _s_small(theta)

@@ -84,7 +84,7 @@ class Identity(Activation):
         return root, np.zeros_like(root), 1.0
 
 
-@numba.vectorize(["float64(float64, float64, float64, float64)"], cache=True)
+@numba.vectorize(["float64(float64, float64, float64, float64)"], target="parallel", cache=True)
 def _abrelu_deficit(root: float, delta: float, square_sum: float, jump: float) -> float:
     """√(q1q2)/2π · [(a² + b²) π δ − (a − b)² S(θ)], δ clipped to [0, 2] (fused, one pass)."""
     d = min(max(delta, 0.0), 2.0)
