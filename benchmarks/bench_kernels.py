@@ -16,7 +16,7 @@ Inputs: x ~ N(0, 1)^{n×64} ("general": unequal norms, per-entry path) and the s
 scaled to ‖x‖² = d ("equal": the tabulated composed-dual path).
 
 Columns: time (s, NNGP and NTK together), peak memory (MB; ours: tracemalloc peak of
-numpy allocations; NT: growth of the subprocess's max RSS during the timed call), the
+numpy allocations; NT: max RSS of its whole subprocess, jax runtime included), the
 max |ours − NT| / max|NT| over the NTK, and the time ratio NT/ours.
 
     python benchmarks/bench_kernels.py --quick          # n ∈ {500, 1000}
@@ -64,14 +64,13 @@ layers += [stax.Dense(1, W_std=w2 ** 0.5, b_std=b2 ** 0.5)]
 kernel_fn = jax.jit(stax.serial(*layers)[2], static_argnames="get")
 x = np.load(path_in)
 kernel_fn(x, None, get=("nngp", "ntk")).ntk.block_until_ready()  # compile
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 start = time.perf_counter()
 k = kernel_fn(x, None, get=("nngp", "ntk"))
 k.ntk.block_until_ready()
 elapsed = time.perf_counter() - start
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 np.save(path_out, np.asarray(k.ntk))
-print(json.dumps({"time": elapsed, "peak_mb": (after - before) / 1024}))
+print(json.dumps({"time": elapsed, "peak_mb": peak / 1024}))
 """
 
 
