@@ -121,7 +121,7 @@ def test_critical_condition_number(activation: str, k: float) -> None:
         w2 = float(critical_line(get_activation("erf"), np.array([b2]))[0])
     x = sphere_points(6, 3, seed=3)
     n = x.shape[0]
-    result = spectra(_net(activation, w2, b2, 4000), x, [1000, 4000])
+    result = spectra(_net(activation, w2, b2, 400), x, [100, 400])
     assert result.theory["phase"] == "critical"
     assert result.theory["critical_k"] == k
     limit = (n + k) / k
