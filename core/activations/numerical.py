@@ -179,16 +179,23 @@ class Numerical(Activation):
         return self._memoised(kind, q, lambda missing: hermite_coefficients(f, missing))
 
     def _memoised(self, kind: str, q: Array, compute: Callable[[Array], Array]) -> Array:
-        key = (self.name, tuple(sorted(self.params.items())), kind)
-        missing = np.array([v for v in q.tolist() if (*key, v) not in _MEMO])
-        if missing.size > MEMO_SIZE:
+        """Rows of ``compute`` for the unique values ``q``, from the memo where it has them.
+
+        The rows are gathered before the memo may be cleared to make room, so a call never
+        depends on what a full memo evicts.
+        """
+        if q.size == 0 or q.size > MEMO_SIZE:
             return compute(q)
-        if missing.size:
-            if len(_MEMO) + missing.size > MEMO_SIZE:
+        key = (self.name, tuple(sorted(self.params.items())), kind)
+        rows = {v: _MEMO.get((*key, v)) for v in q.tolist()}
+        missing = [v for v, row in rows.items() if row is None]
+        if missing:
+            computed = dict(zip(missing, compute(np.array(missing)), strict=True))
+            rows.update(computed)
+            if len(_MEMO) + len(computed) > MEMO_SIZE:
                 _MEMO.clear()
-            for v, row in zip(missing.tolist(), compute(missing), strict=True):
-                _MEMO[(*key, v)] = row
-        return np.stack([_MEMO[(*key, v)] for v in q.tolist()])
+            _MEMO.update({(*key, v): row for v, row in computed.items()})
+        return np.stack([rows[v] for v in q.tolist()])
 
     def correlation(self, q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
         c, minus, _ = clipped_cosine_deficits(q1, q2, q12)

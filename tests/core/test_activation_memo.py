@@ -1,0 +1,29 @@
+"""The quadrature memo of numerical activations never changes or loses a result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.activations import get_activation, numerical
+
+
+def test_a_full_memo_still_answers_every_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values cached before the memo is cleared to make room are still returned (regression:
+    a phase diagram's second probe once raised KeyError here)."""
+    monkeypatch.setattr(numerical, "MEMO_SIZE", 4)
+    monkeypatch.setattr(numerical, "_MEMO", {})
+    tanh = get_activation("tanh")
+    first = tanh.variance(np.array([0.5, 1.0, 2.0]))
+    mixed = tanh.variance(np.array([0.5, 1.0, 3.0, 4.0]))
+    monkeypatch.setattr(numerical, "_MEMO", {})
+    fresh = tanh.variance(np.array([0.5, 1.0, 2.0, 3.0, 4.0]))
+    # a batch's quadrature rounds differently in the last bit: 1e-15 relative
+    np.testing.assert_allclose(first, fresh[:3], rtol=1e-15)
+    np.testing.assert_allclose(mixed, fresh[[0, 1, 3, 4]], rtol=1e-15)
+
+
+def test_an_empty_query_is_an_empty_answer() -> None:
+    tanh = get_activation("tanh")
+    assert tanh.variance(np.array([])).shape == (0,)
+    assert tanh.derivative_variance(np.zeros((0, 3))).shape == (0, 3)
