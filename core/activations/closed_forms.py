@@ -177,7 +177,9 @@ def _erf_deficit(q1: float, q2: float, delta: float) -> float:
     mismatch = 0.0
     if q1 != q2:
         # h = ln ρ1 − ln ρ2 with ρ = 2q/(1 + 2q); s = √(ρ1ρ2)
-        h = math.log1p((q1 - q2) / q2) - math.log1p(2.0 * (q1 - q2) / p2)
+        h = math.inf
+        if s > 0.0 and abs(q1 - q2) < 1e-3 * q2:
+            h = math.log1p((q1 - q2) / q2) - math.log1p(2.0 * (q1 - q2) / p2)
         if abs(h) < MISMATCH_SERIES_BELOW:
             # √(A1A2) − arcsin s = arcsin(s)·(exp(ΔG) − 1), ΔG = G''(ln s) h²/8 + O(h⁴),
             # G(x) = ln arcsin(eˣ): G'' = ρ/(Aw) − ρ²/(Aw)² + ρ³/(Aw³), A = arcsin ρ, w = √(1−ρ²)
