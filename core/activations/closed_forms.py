@@ -155,7 +155,7 @@ class ABRelu(Activation):
 MISMATCH_SERIES_BELOW = 1e-4
 
 
-@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
+@numba.vectorize(["float64(float64, float64, float64)"], target="parallel", cache=True)
 def _erf_deficit(q1: float, q2: float, delta: float) -> float:
     """√(V1V2) − E[erf(u) erf(v)] (module doc): angular part + norm-mismatch part."""
     d = min(max(delta, 0.0), 2.0)
@@ -194,7 +194,7 @@ def _erf_deficit(q1: float, q2: float, delta: float) -> float:
     return (2.0 / math.pi) * (angular + mismatch)
 
 
-@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
+@numba.vectorize(["float64(float64, float64, float64)"], target="parallel", cache=True)
 def _erf_derivative_deficit(q1: float, q2: float, delta: float) -> float:
     """√(W1W2) − E[erf'(u) erf'(v)] = (4/π)(D − R)/(√R √D (√D + √R)), R = √((1+4q1)(1+4q2))."""
     d = min(max(delta, 0.0), 2.0)
