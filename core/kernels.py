@@ -22,7 +22,10 @@ terms, O((Σ_aa − Σ_bb)²), are below float64 resolution of the diagonals and
 Two paths (reported in ``KernelResult.method``):
 
 * **per entry**: the recursion above on all n1·n2 entries, one pass over the layers
-  serving every requested depth (cost linear in depth, memory O(n1·n2));
+  serving every requested depth (cost linear in depth, memory O(n1·n2)); the activation's
+  deficit forms are numba ufuncs and the rest of a layer one fused numba pass
+  (:mod:`core.fused_layer`); once Σ sits on its fixed point to the bit, the remaining
+  layers run compiled (:mod:`core.steady_layers`);
 * **equal norm**: when all inputs share one first-layer variance (relative tolerance
   1e-12), every entry is a function of the input angle alone: the recursion is run on a
   grid of angles and the composed map interpolated (:mod:`core.equal_norm`).
@@ -33,7 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -53,8 +56,6 @@ Progress = Callable[[float], None] | None
 LINEAR_BELOW = -500
 #: input pairs with 1 − cos below this get their angle from ‖x̂ − x̂'‖ (no Gram cancellation)
 NEAR_DUPLICATE = 1e-6
-#: relative tolerance on first-layer variances for the equal-norm path
-EQUAL_NORM_RTOL = 1e-12
 KERNELS = ("nngp", "ntk")
 
 
@@ -68,7 +69,6 @@ class KernelResult:
     nngp_log10_scale: Array
     ntk_log10_scale: Array
     method: str
-    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {

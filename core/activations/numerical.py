@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from typing import cast
 
 import numba
 import numpy as np
@@ -195,7 +196,7 @@ class Numerical(Activation):
             if len(_MEMO) + len(computed) > MEMO_SIZE:
                 _MEMO.clear()
             _MEMO.update({(*key, v): row for v, row in computed.items()})
-        return np.stack([rows[v] for v in q.tolist()])
+        return np.stack([cast(Array, rows[v]) for v in q.tolist()])
 
     def correlation(self, q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
         c, minus, _ = clipped_cosine_deficits(q1, q2, q12)
