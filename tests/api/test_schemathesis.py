@@ -22,6 +22,7 @@ from service.settings import Settings
 
 MAX_EXAMPLES = 30
 COVERAGE = False
+TIMEOUT = 60  # seconds: the app's timeout, and the client's (schemathesis' default is 10)
 WORK = 2e5  # entry-layers per request or job: every accepted request is quick
 
 app = create_app(
@@ -31,14 +32,18 @@ app = create_app(
         max_points=40,
         max_depth=2000,
         max_work=WORK,
-        request_timeout_seconds=60,
+        request_timeout_seconds=TIMEOUT,
         job_max_points=40,
         job_max_work=WORK,
         job_queue_size=10_000,  # saturation (503) is tested in tests/service, not here
     )
 )
 CONFIG = SchemathesisConfig.from_dict(
-    {"phases": {"coverage": {"enabled": COVERAGE}}, "generation": {"max-examples": MAX_EXAMPLES}}
+    {
+        "phases": {"coverage": {"enabled": COVERAGE}},
+        "generation": {"max-examples": MAX_EXAMPLES},
+        "request-timeout": TIMEOUT,
+    }
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=CONFIG)
 
