@@ -28,6 +28,7 @@ import numpy as np
 
 from core.errors import NotDefinedError
 from core.fixed_points import FixedPoints, fixed_points
+from core.kernels import kernel_states
 from core.linalg import DeviationKernel
 from core.network import Network
 from core.predictions import PreparedKernel, deviation_blocks
@@ -106,7 +107,6 @@ def _ordered(
     kernel: str,
     progress: Callable[[float], None] | None,
 ) -> PreparedKernel:
-    from core.kernels import kernel_states
 
     level = fp.p_star if kernel == "ntk" else fp.q_star
     if level is None or fp.chi_1 is None:
@@ -208,7 +208,6 @@ def _chaotic(
         )
         dense = DeviationKernel.from_dense(k_train.astype(float), k_cross.astype(float))
         return PreparedKernel(dense, math.log10(fp.q_star), notes)
-    from core.kernels import kernel_states
 
     depth, _ = extraction_depth(fp)
     n = x_train.shape[0]

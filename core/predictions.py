@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import InvalidInputError, NumericalError
+from core.kernels import kernel_states
 from core.linalg import DeviationKernel, KernelSolver, Spectrum, log10_or_neg_inf, pow10
 from core.network import Network
 
@@ -130,7 +131,6 @@ def finite_depth_kernel(
     progress: Callable[[float], None] | None = None,
 ) -> PreparedKernel:
     """The depth-``depth`` kernel of (x_train, x_train) and (x_test, x_train) in deviation form."""
-    from core.kernels import kernel_states
 
     x_all = np.vstack([x_train, x_test])
     state = kernel_states(network, x_train, x_all, depths=[depth], progress=progress)[0]

@@ -31,6 +31,7 @@ import numpy as np
 
 from core.errors import InvalidInputError
 from core.fixed_points import FixedPoints, fixed_points, is_scale_free
+from core.kernels import kernel_states
 from core.linalg import KernelSolver, Spectrum
 from core.network import Network
 from core.predictions import condition, deviation_blocks
@@ -109,8 +110,6 @@ def spectra(
     per_kernel: dict[str, list[tuple[Spectrum, float]]] = {"ntk": [], "nngp": []}
     finite = [d for d in depth_list if d is not None]
     if finite:
-        from core.kernels import kernel_states
-
         deepest = dataclasses.replace(network, depth=max(finite))
         states = kernel_states(deepest, xs, None, depths=finite, progress=progress)
         for state in states:

@@ -53,6 +53,7 @@ from core.fixed_points import (
     check_sigma_w2,
     solve_mean_field,
 )
+from core.kernels import kernel_states
 from core.linalg import DeviationKernel, KernelSolver, Spectrum, log10_or_neg_inf
 from core.network import Network
 from core.predictions import condition, deviation_blocks
@@ -311,7 +312,6 @@ def sweep_row(problem: SweepProblem, index: int, progress: Progress = None) -> S
     eigendecomposition of Θ(X, X) (core/linalg.py) serves every finite t, and t = ∞ is a
     Cholesky solve.
     """
-    from core.kernels import kernel_states
 
     if not 0 <= index < problem.sigma_w2.size:
         raise InvalidInputError(f"row index {index} is outside the σ_w² axis", field="index")
