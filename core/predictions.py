@@ -138,6 +138,19 @@ def finite_depth_kernel(
     return PreparedKernel(dev, scale, [])
 
 
+def log10_eta_times(log10_eta: float, times: Sequence[float]) -> list[float]:
+    """log10(η t) for each time (−inf: t = 0; +inf: t = ∞, or an unbounded rate η)."""
+    out = []
+    for time in times:
+        if time == 0.0:
+            out.append(-math.inf)
+        elif math.isinf(time) or log10_eta == math.inf:
+            out.append(math.inf)
+        else:
+            out.append(log10_eta + math.log10(time))
+    return out
+
+
 def deviation_blocks(part: Any, n: int) -> tuple[DeviationKernel, float]:
     """Split one kernel of a LayerState over (x_train, [x_train; x_test]) into the blocks."""
     g1 = np.asarray(part.g1, dtype=np.float64)
@@ -196,14 +209,7 @@ def solve_prepared(
         log10_eta = _log10_rate(learning_rate, s, lam_max)
     elif learning_rate is not None:
         log10_eta = math.log10(learning_rate) + s
-    log10_eta_t = []
-    for time in times:
-        if time == 0.0:
-            log10_eta_t.append(-math.inf)
-        elif math.isinf(time) or log10_eta == math.inf:
-            log10_eta_t.append(math.inf)
-        else:
-            log10_eta_t.append(log10_eta + math.log10(time))
+    log10_eta_t = log10_eta_times(log10_eta, times)
     if log10_eta == math.inf and any(0 < time < math.inf for time in times):
         notes.append(
             "the infinite-depth kernel is unbounded: any fixed learning rate trains every "

@@ -56,7 +56,7 @@ from core.fixed_points import (
 from core.kernels import kernel_states
 from core.linalg import DeviationKernel, KernelSolver, Spectrum, log10_or_neg_inf
 from core.network import Network
-from core.predictions import condition, deviation_blocks
+from core.predictions import condition, deviation_blocks, log10_eta_times
 
 FLOAT_MAX = float(np.finfo(np.float64).max)
 RESOLUTION = 1e-11
@@ -458,15 +458,7 @@ def _log10_eta_t(spectrum: Spectrum, times: list[float]) -> list[float]:
     """log10(η t) in the kernel's normalised units, η = 2/λ_max (+inf: t = ∞, −inf: t = 0)."""
     lam_max = float(np.max(spectrum.values * np.power(10.0, np.minimum(spectrum.log10_units, 0))))
     log10_eta = log10_or_neg_inf(2.0 / lam_max) if lam_max > 0 else math.inf
-    out = []
-    for time in times:
-        if time == 0.0:
-            out.append(-math.inf)
-        elif math.isinf(time) or log10_eta == math.inf:
-            out.append(math.inf)
-        else:
-            out.append(log10_eta + math.log10(time))
-    return out
+    return log10_eta_times(log10_eta, times)
 
 
 def _depth_scale(ratio: float) -> float:
