@@ -246,3 +246,242 @@ class Erf(Activation):
         d0 = 1 + 2 * q1 + 2 * q2
         root = np.sqrt(q1 * q2)
         return (4 / np.pi) * root / np.sqrt(d0), 16 * q1 * q2 / (np.pi * d0**1.5), 1.0
+
+
+# --- sin and cos ----------------------------------------------------------------------
+#
+# With m = (q1 + q2)/2, r = √(q1q2), q12 = r c (Gaussian moment generating function):
+#
+#     E[sin u sin v] = e^{−m} sinh q12,   V_sin(q) = e^{−q} sinh q = (1 − e^{−2q})/2
+#     E[cos u cos v] = e^{−m} cosh q12,   V_cos(q) = e^{−q} cosh q = (1 + e^{−2q})/2
+#
+# sin' = cos and cos' = −sin, so each activation's derivative expectations are the other's
+# product expectations. Every exponent is combined before exponentiating (r − m ≤ 0, q12 −
+# m ≤ 0), so nothing overflows. The deficits split as angular + norm-mismatch parts:
+#
+#     sin:  e^{−m}(sinh r − sinh(r − rδ)) = −½ expm1(−rδ) e^{r−m} (1 + e^{−r(2−δ)})
+#     cos:  e^{−m}(cosh r − cosh(r − rδ)) =  ½ expm1(−rδ) e^{r−m} expm1(−r(2 − δ))
+#     mismatch = e^{−m} F(r) expm1(X),  X = ½(ln F(q1) + ln F(q2)) − ln F(r),  F = sinh, cosh
+#
+# X = O((q1 − q2)²) ≥ 0 is 0 at q1 = q2. With G(x) = ln F(eˣ), h = ln q1 − ln q2 and
+# x̄ = ln r, X = ½(G(x̄ + h/2) + G(x̄ − h/2)) − G(x̄) = (h²/8) ∫₀¹ (1 − u)[G''(x̄ + uh/2) +
+# G''(x̄ − uh/2)] du, a sum of positive terms: for |h| < MISMATCH_QUADRATURE_BELOW it is
+# computed so, by 8-point Gauss–Legendre (G'' is analytic within π/2 of the real axis:
+# error < 1e-17 relative). Otherwise X is a difference of reduced logarithms, ln(sinh q/q)
+# or ln cosh q, or above q = 1 the exact part m − r = (√q1 − √q2)²/2 plus differenced
+# e^{−2q} remainders (absolute error ~1e-16 · min(1, q²), X ≳ min(1, q²)/10 there).
+
+#: above this X the mismatch is √(V1V2) − e^{−m}F(r) directly (ratio ≥ e^½: no cancellation,
+#: and expm1(X) could overflow)
+MISMATCH_DIRECT_ABOVE = 0.5
+
+#: below this |ln q1 − ln q2| the mismatch exponent X is the quadrature of G'' (above)
+MISMATCH_QUADRATURE_BELOW = 1.0
+
+_GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(8)
+#: Gauss–Legendre on [0, 1] for ∫₀¹ (1 − u) f(u) du: nodes u_k, weights w_k (1 − u_k)
+_MISMATCH_NODES = 0.5 * (_GL_NODES + 1.0)
+_MISMATCH_WEIGHTS = 0.5 * _GL_WEIGHTS * (1.0 - _MISMATCH_NODES)
+
+#: Horner coefficients of (sinh z − z)/z³ = Σ_{k≥1} z^{2k−2}/(2k+1)!  (k = 1 … 10)
+_SINH_EXCESS_SERIES = np.array([1.0 / math.factorial(2 * k + 1) for k in range(1, 11)])
+
+
+@numba.njit(cache=True)
+def _sinh_excess(z: float) -> float:
+    """sinh z − z for 0 ≤ z ≤ 1 by its series (no cancellation; 1e-19 relative at z = 1)."""
+    z2 = z * z
+    acc = 0.0
+    for k in range(_SINH_EXCESS_SERIES.size - 1, -1, -1):
+        acc = acc * z2 + _SINH_EXCESS_SERIES[k]
+    return acc * z2 * z
+
+
+@numba.njit(cache=True)
+def _log_curvature(q: float, cosine: bool) -> float:
+    """G''(ln q) for G(x) = ln F(eˣ), F = cosh (``cosine``) or sinh; > 0 for q > 0.
+
+    cosh: q tanh q + q² sech² q;  sinh: q coth q − q²/sinh² q = q (sinh 2q − 2q)/(2 sinh² q).
+    """
+    e2 = math.exp(-2.0 * q)
+    if cosine:
+        return q * -math.expm1(-2.0 * q) / (1.0 + e2) + 4.0 * q * q * e2 / (1.0 + e2) ** 2
+    if q < 1e-100:  # 2q²/3 (1 + O(q²)); sinh² q would underflow
+        return 2.0 * q * q / 3.0
+    if q < 0.5:
+        return q * _sinh_excess(2.0 * q) / (2.0 * math.sinh(q) ** 2)
+    return q * (-math.expm1(-4.0 * q) - 4.0 * q * e2) / math.expm1(-2.0 * q) ** 2
+
+
+@numba.njit(cache=True)
+def _log_ratio(q: float, cosine: bool) -> float:
+    """ln cosh q (``cosine``) or ln(sinh q / q) (0 at q = 0), both ≥ 0."""
+    if cosine:
+        if q < 1.0:
+            return math.log1p(2.0 * math.sinh(0.5 * q) ** 2)
+        return q + math.log1p(math.exp(-2.0 * q)) - math.log(2.0)
+    if q <= 0.0:
+        return 0.0
+    if q < 1.0:
+        return math.log1p(_sinh_excess(q) / q)
+    return q + math.log1p(-math.exp(-2.0 * q)) - math.log(2.0 * q)
+
+
+@numba.njit(cache=True)
+def _mismatch_exponent(q1: float, q2: float, r: float, cosine: bool) -> float:
+    """X = ½(ln F(q1) + ln F(q2)) − ln F(r) ≥ 0, r = √(q1q2), q1, q2 ≥ 0 (notes above)."""
+    h = math.inf
+    if 0.25 * q2 < q1 < 4.0 * q2:
+        h = math.log1p((q1 - q2) / q2)
+    if abs(h) < MISMATCH_QUADRATURE_BELOW:
+        acc = 0.0
+        for k in range(_MISMATCH_NODES.size):
+            step = math.exp(0.5 * h * _MISMATCH_NODES[k])
+            pair = _log_curvature(r * step, cosine) + _log_curvature(r / step, cosine)
+            acc += _MISMATCH_WEIGHTS[k] * pair
+        return h * h / 8.0 * acc
+    if min(q1, q2) >= 1.0:
+        # ln F(q) = q − ln 2 + ln(1 ± e^{−2q}); ½(q1 + q2) − r = (√q1 − √q2)²/2
+        sign = 1.0 if cosine else -1.0
+        rest = math.log1p(sign * math.exp(-2.0 * q1)) + math.log1p(sign * math.exp(-2.0 * q2))
+        gap = 0.5 * (math.sqrt(q1) - math.sqrt(q2)) ** 2
+        return max(gap + 0.5 * rest - math.log1p(sign * math.exp(-2.0 * r)), 0.0)
+    # for sinh the ln q parts of ln(sinh q / q) cancel exactly since q1 q2 = r²
+    mean = 0.5 * (_log_ratio(q1, cosine) + _log_ratio(q2, cosine))
+    return max(mean - _log_ratio(r, cosine), 0.0)
+
+
+@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
+def _sin_product_deficit(q1: float, q2: float, delta: float) -> float:
+    """√(V_sin(q1) V_sin(q2)) − E[sin u sin v] at cosine deficit δ (module notes above)."""
+    d = min(max(delta, 0.0), 2.0)
+    q1, q2 = max(q1, 0.0), max(q2, 0.0)
+    if q1 == 0.0 or q2 == 0.0:
+        return 0.0
+    r = math.sqrt(q1) * math.sqrt(q2)
+    decay = math.exp(-0.5 * (math.sqrt(q1) - math.sqrt(q2)) ** 2)  # e^{r − m}
+    angular = -0.5 * math.expm1(-r * d) * decay * (1.0 + math.exp(-r * (2.0 - d)))
+    mismatch = 0.0
+    if q1 != q2:
+        x = _mismatch_exponent(q1, q2, r, False)
+        moment = -0.5 * decay * math.expm1(-2.0 * r)  # e^{−m} sinh r
+        if x < MISMATCH_DIRECT_ABOVE:
+            mismatch = moment * math.expm1(x)
+        else:
+            v1, v2 = -0.5 * math.expm1(-2.0 * q1), -0.5 * math.expm1(-2.0 * q2)
+            mismatch = math.sqrt(v1 * v2) - moment
+    return angular + mismatch
+
+
+@numba.vectorize(["float64(float64, float64, float64)"], cache=True)
+def _cos_product_deficit(q1: float, q2: float, delta: float) -> float:
+    """√(V_cos(q1) V_cos(q2)) − E[cos u cos v] at cosine deficit δ (module notes above)."""
+    d = min(max(delta, 0.0), 2.0)
+    q1, q2 = max(q1, 0.0), max(q2, 0.0)
+    r = math.sqrt(q1) * math.sqrt(q2)
+    decay = math.exp(-0.5 * (math.sqrt(q1) - math.sqrt(q2)) ** 2)  # e^{r − m}
+    angular = 0.5 * math.expm1(-r * d) * decay * math.expm1(-r * (2.0 - d))
+    mismatch = 0.0
+    if q1 != q2:
+        x = _mismatch_exponent(q1, q2, r, True)
+        moment = 0.5 * decay * (1.0 + math.exp(-2.0 * r))  # e^{−m} cosh r
+        if x < MISMATCH_DIRECT_ABOVE:
+            mismatch = moment * math.expm1(x)
+        else:
+            v1, v2 = 0.5 * (1.0 + math.exp(-2.0 * q1)), 0.5 * (1.0 + math.exp(-2.0 * q2))
+            mismatch = math.sqrt(v1 * v2) - moment
+    return angular + mismatch
+
+
+def _moment_parts(q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> tuple[Array, Array, Array]:
+    """(e^{a − m}, e^{−2a}, sign q12) with a = |q12| ≤ √(q1q2) and the exponent a − m ≤ 0
+    formed as −[(√q1 − √q2)²/2 + (√(q1q2) − a)] (error ~1e-16·√(q1q2), not ~1e-16·m)."""
+    q1, q2, q12 = np.broadcast_arrays(as_array(q1), as_array(q2), as_array(q12))
+    root1, root2 = clamped_sqrt(q1), clamped_sqrt(q2)
+    r = root1 * root2
+    a = np.minimum(np.abs(q12), r)
+    return np.exp(-0.5 * (root1 - root2) ** 2 - (r - a)), a, np.sign(q12)
+
+
+def _sinh_moment(q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
+    """e^{−(q1+q2)/2} sinh q12 = −½ sign(q12) e^{|q12| − m} expm1(−2|q12|)."""
+    decay, a, sign = _moment_parts(q1, q2, q12)
+    return -0.5 * sign * decay * np.expm1(-2.0 * a)
+
+
+def _cosh_moment(q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
+    """e^{−(q1+q2)/2} cosh q12 = ½ e^{|q12| − m} (1 + e^{−2|q12|})."""
+    decay, a, _ = _moment_parts(q1, q2, q12)
+    return 0.5 * decay * (1.0 + np.exp(-2.0 * a))
+
+
+def _slope_factors(q1: ArrayLike, q2: ArrayLike) -> tuple[Array, Array]:
+    """(r e^{−m} sinh r, r e^{−m} cosh r), r = √(q1q2): the c = 1 moments times r."""
+    q1, q2 = np.broadcast_arrays(np.maximum(as_array(q1), 0.0), np.maximum(as_array(q2), 0.0))
+    r = np.sqrt(q1) * np.sqrt(q2)
+    decay = np.exp(-0.5 * (np.sqrt(q1) - np.sqrt(q2)) ** 2)
+    return -0.5 * r * decay * np.expm1(-2.0 * r), 0.5 * r * decay * (1.0 + np.exp(-2.0 * r))
+
+
+@dataclass(frozen=True, eq=False)
+class Sin(Activation):
+    """φ(x) = sin x (φ' = cos)."""
+
+    def variance(self, q: ArrayLike) -> Array:
+        return -0.5 * np.expm1(-2.0 * as_array(q))
+
+    def variance_slope(self, q: ArrayLike) -> Array:
+        return np.exp(-2.0 * as_array(q))
+
+    def derivative_variance(self, q: ArrayLike) -> Array:
+        return 0.5 * (1.0 + np.exp(-2.0 * as_array(q)))
+
+    def correlation(self, q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
+        return _sinh_moment(q1, q2, q12)
+
+    def derivative_correlation(self, q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
+        return _cosh_moment(q1, q2, q12)
+
+    def correlation_deficit(self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike) -> Array:
+        return _sin_product_deficit(as_array(q1), as_array(q2), as_array(delta))
+
+    def derivative_correlation_deficit(
+        self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike
+    ) -> Array:
+        return _cos_product_deficit(as_array(q1), as_array(q2), as_array(delta))
+
+    def small_deficit_slopes(self, q1: ArrayLike, q2: ArrayLike) -> tuple[Array, Array, float]:
+        sinh_part, cosh_part = _slope_factors(q1, q2)
+        return cosh_part, sinh_part, 1.0
+
+
+@dataclass(frozen=True, eq=False)
+class Cos(Activation):
+    """φ(x) = cos x (φ' = −sin)."""
+
+    def variance(self, q: ArrayLike) -> Array:
+        return 0.5 * (1.0 + np.exp(-2.0 * as_array(q)))
+
+    def variance_slope(self, q: ArrayLike) -> Array:
+        return -np.exp(-2.0 * as_array(q))
+
+    def derivative_variance(self, q: ArrayLike) -> Array:
+        return -0.5 * np.expm1(-2.0 * as_array(q))
+
+    def correlation(self, q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
+        return _cosh_moment(q1, q2, q12)
+
+    def derivative_correlation(self, q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
+        return _sinh_moment(q1, q2, q12)
+
+    def correlation_deficit(self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike) -> Array:
+        return _cos_product_deficit(as_array(q1), as_array(q2), as_array(delta))
+
+    def derivative_correlation_deficit(
+        self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike
+    ) -> Array:
+        return _sin_product_deficit(as_array(q1), as_array(q2), as_array(delta))
+
+    def small_deficit_slopes(self, q1: ArrayLike, q2: ArrayLike) -> tuple[Array, Array, float]:
+        sinh_part, cosh_part = _slope_factors(q1, q2)
+        return sinh_part, cosh_part, 1.0
