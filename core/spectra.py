@@ -203,7 +203,7 @@ def theory(network: Network, fp: FixedPoints, n: int, depths: list[int | None]) 
         "notes": list(fp.notes),
     }
     chi = fp.chi_1
-    if fp.phase == "ordered" and chi is not None:
+    if fp.phase == "ordered" and chi is not None and chi > 0.0:
         out["ntk_lambda_max_limit"] = None if fp.p_star is None else n * fp.p_star
         out["nngp_lambda_max_limit"] = None if fp.q_star is None else n * fp.q_star
         out["ntk_condition_number_limit"] = None

@@ -15,7 +15,7 @@ from typing import Any
 
 from core.activations import smooth
 from core.activations.base import Activation, ActivationInfo, ParameterInfo
-from core.activations.closed_forms import ABRelu, Erf, Identity
+from core.activations.closed_forms import ABRelu, Cos, Erf, Identity, Sin
 from core.activations.numerical import Numerical
 from core.errors import UnknownActivationError
 
@@ -57,6 +57,12 @@ _REGISTRY: dict[str, _Entry] = {
         "φ(x) = b·x for x ≥ 0, a·x for x < 0",
     ),
     "erf": _Entry(lambda p: Erf("erf", p), (), True, "φ(x) = erf(x)"),
+    "sin": _Entry(
+        lambda p: Sin("sin", p), (), True, "φ(x) = sin(x); E[φ(u)φ(v)] = e^(−(q1+q2)/2)·sinh(q12)"
+    ),
+    "cos": _Entry(
+        lambda p: Cos("cos", p), (), True, "φ(x) = cos(x); E[φ(u)φ(v)] = e^(−(q1+q2)/2)·cosh(q12)"
+    ),
     "tanh": _Entry(
         lambda p: Numerical("tanh", p, False, smooth.QUADRATURE, *smooth.TANH),
         (),
