@@ -35,6 +35,9 @@ MAX_COORDINATE = 1e6
 MAX_VARIANCE = 1e3
 """Bound on σ_w², σ_b²: the order-to-chaos transition of every registered activation lies
 far below it."""
+MIN_WEIGHT_VARIANCE = 1e-6
+"""Lower bound on σ_w²: far below any order-to-chaos transition; smaller values (down to
+denormals) only push kernels and rates towards the float64 underflow."""
 MAX_GRID_AXIS = 1000
 
 STRICT = ConfigDict(extra="forbid")
@@ -46,7 +49,9 @@ def request_config(*examples: dict[str, Any]) -> ConfigDict:
 
 
 FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
-PositiveVariance = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=MAX_VARIANCE)]
+PositiveVariance = Annotated[
+    float, Field(strict=True, allow_inf_nan=False, ge=MIN_WEIGHT_VARIANCE, le=MAX_VARIANCE)
+]
 NonNegativeVariance = Annotated[
     float, Field(strict=True, allow_inf_nan=False, ge=0, le=MAX_VARIANCE)
 ]

@@ -54,8 +54,8 @@ def assert_problem(response: httpx.Response, status: int, field: str | None = No
         ),
         (kernels(network_activation={"name": "relu", "beta": 1.0}), "network.activation", "beta"),
         (kernels(network_activation=3), "network.activation", "activation name"),
-        (kernels(network_sigma_w2=0.0), "network.sigma_w2", "greater than 0"),
-        (kernels(network_sigma_w2=-1.0), "network.sigma_w2", "greater than 0"),
+        (kernels(network_sigma_w2=0.0), "network.sigma_w2", "greater than or equal to 0.000001"),
+        (kernels(network_sigma_w2=-1.0), "network.sigma_w2", "greater than or equal to 0.000001"),
         (kernels(network_sigma_b2=-0.1), "network.sigma_b2", "greater than or equal to 0"),
         (kernels(network_sigma_w2="2"), "network.sigma_w2", "number"),
         (kernels(network_depth=0), "network.depth", "greater than or equal to 1"),
@@ -127,6 +127,25 @@ async def test_malformed_json(api_client: httpx.AsyncClient) -> None:
     ("path", "body", "field"),
     [
         ("/v1/fixed-points", {"activation": "tanh", "sigma_w2": 1.0}, "sigma_b2"),
+        (
+            "/v1/fixed-points",
+            {"activation": "cos", "sigma_w2": 5e-324, "sigma_b2": 0.0},
+            "sigma_w2",
+        ),
+        (
+            "/v1/sweeps",
+            {
+                "activation": "erf",
+                "sigma_b2": 0.0,
+                "sigma_w2": {"start": 1e-7, "stop": 1.0, "num": 2},
+                "depths": [1],
+                "x_train": X,
+                "y_train": [0, 1, 0],
+                "x_test": X,
+                "y_test": [0, 1, 0],
+            },
+            "sigma_w2.start",
+        ),
         (
             "/v1/phase-diagram",
             {
