@@ -1,4 +1,4 @@
-"""Run the installed ``deepkernel`` console script as a real server on a free loopback port."""
+"""Real servers for the tests: the installed ``deepkernel`` console script, a redis-server."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+
+import redis
 
 
 def free_port() -> int:
@@ -61,3 +63,17 @@ def live_server(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def wait_for_redis(port: int, timeout: float = 10) -> redis.Redis:
+    """A client of the redis-server starting on loopback ``port``, once it answers PING."""
+    client = redis.Redis(port=port, socket_timeout=2)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.ping()
+            return client
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"redis-server on port {port} did not start") from None
+            time.sleep(0.02)

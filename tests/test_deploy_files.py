@@ -25,7 +25,7 @@ import yaml
 from pydantic import AliasChoices
 
 from service.settings import Settings
-from tests.live_server import console_script, free_port, live_server
+from tests.live_server import console_script, free_port, live_server, wait_for_redis
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -205,7 +205,6 @@ def test_compose_redis_command_runs_as_written() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail("redis-server is required in CI")
         pytest.skip("redis-server is not installed on this machine")
-    import redis
 
     command = compose()["services"]["redis"]["command"]
     port = free_port()
@@ -214,15 +213,7 @@ def test_compose_redis_command_runs_as_written() -> None:
         stdout=subprocess.DEVNULL,
     )
     try:
-        client = redis.Redis(port=port, socket_timeout=2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
+        client = wait_for_redis(port)
         assert client.config_get("maxmemory-policy")["maxmemory-policy"] == "allkeys-lru"
         options = dict(zip(command[1::2], command[2::2], strict=True))
         size, unit = int(options["--maxmemory"][:-2]), options["--maxmemory"][-2:]

@@ -8,7 +8,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +15,7 @@ import redis
 
 from service.settings import Settings
 from tests.conftest import open_client
+from tests.live_server import wait_for_redis
 from tests.service.fake_app import fake_app, until
 
 pytestmark = pytest.mark.anyio
@@ -42,16 +42,7 @@ class RedisServer:
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", *NO_PERSISTENCE],
             stdout=subprocess.DEVNULL,
         )
-        client = redis.Redis(port=self.port, socket_timeout=1)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.02)
-        client.close()
+        wait_for_redis(self.port).close()
 
     def kill(self) -> None:
         assert self.process is not None
