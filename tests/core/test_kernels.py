@@ -21,47 +21,13 @@ from core.equal_norm import equal_norm_states
 from core.errors import InvalidInputError
 from core.kernels import _per_entry_states, compute_kernels, kernel_states
 from core.network import Network
+from tests.core.mp_reference import EXPECTATIONS, mp_kernel_layers, mp_relu
 
 
 def three_points() -> np.ndarray:
     x = np.random.default_rng(1).standard_normal((3, 4))
     x[2] *= 1.7
     return x
-
-
-def mp_relu(q1, q2, q12):
-    c = max(min(q12 / mp.sqrt(q1 * q2), 1), -1)
-    th = mp.acos(c)
-    return mp.sqrt(q1 * q2) * (mp.sin(th) + (mp.pi - th) * c) / (2 * mp.pi), (mp.pi - th) / (
-        2 * mp.pi
-    )
-
-
-def mp_erf(q1, q2, q12):
-    det = (1 + 2 * q1) * (1 + 2 * q2)
-    return 2 / mp.pi * mp.asin(2 * q12 / mp.sqrt(det)), 4 / mp.pi / mp.sqrt(det - 4 * q12**2)
-
-
-def mp_naive(x, w2, b2, depth, expectations):
-    """Σ^L, Θ^L by the plain recursion, every entry, in mpmath."""
-    n, d = x.shape
-    w2, b2 = mp.mpf(w2), mp.mpf(b2)
-    rows = [[mp.mpf(float(v)) for v in row] for row in x]
-    sigma = [
-        [w2 * mp.fsum(a * b for a, b in zip(ra, rb, strict=True)) / d + b2 for rb in rows]
-        for ra in rows
-    ]
-    theta = [row[:] for row in sigma]
-    for _ in range(depth - 1):
-        new_s = [[mp.mpf(0)] * n for _ in range(n)]
-        new_t = [[mp.mpf(0)] * n for _ in range(n)]
-        for a in range(n):
-            for b in range(a, n):
-                c, cd = expectations(sigma[a][a], sigma[b][b], sigma[a][b])
-                new_s[a][b] = new_s[b][a] = w2 * c + b2
-                new_t[a][b] = new_t[b][a] = new_s[a][b] + w2 * cd * theta[a][b]
-        sigma, theta = new_s, new_t
-    return sigma, theta
 
 
 def deficits(kernel):
@@ -105,29 +71,9 @@ def test_relu_kernels_against_mpmath_recursion():
     s1 = 1.1 * x @ x.T / 4 + 0.05
     assert np.allclose(compute_kernels(network, x, depths=[1]).nngp[0], s1, rtol=1e-14)
     for i, depth in enumerate([2, 6]):
-        sigma, theta = mp_naive_with_input(x, 1.7, 0.2, 1.1, 0.05, depth)
+        sigma, theta = mp_kernel_layers(x, mp_relu, 1.7, 0.2, [depth], w0=1.1, b0=0.05)[depth]
         np.testing.assert_allclose(result.nngp[i], np.array(sigma, dtype=float), rtol=1e-13)
         np.testing.assert_allclose(result.ntk[i], np.array(theta, dtype=float), rtol=1e-13)
-
-
-def mp_naive_with_input(x, w2, b2, w0, b0, depth):
-    n, d = x.shape
-    rows = [[mp.mpf(float(v)) for v in row] for row in x]
-    sigma = [
-        [w0 * mp.fsum(a * b for a, b in zip(ra, rb, strict=True)) / d + b0 for rb in rows]
-        for ra in rows
-    ]
-    theta = [row[:] for row in sigma]
-    for _ in range(depth - 1):
-        new_s = [[mp.mpf(0)] * n for _ in range(n)]
-        new_t = [[mp.mpf(0)] * n for _ in range(n)]
-        for a in range(n):
-            for b in range(n):
-                c, cd = mp_relu(sigma[a][a], sigma[b][b], sigma[a][b])
-                new_s[a][b] = w2 * c + b2
-                new_t[a][b] = new_s[a][b] + w2 * cd * theta[a][b]
-        sigma, theta = new_s, new_t
-    return sigma, theta
 
 
 @pytest.mark.parametrize(
@@ -139,7 +85,7 @@ def test_ordered_deficits_survive_where_float64_collapses(name, w2, b2, depth, d
     x = three_points()
     network = Network(get_activation(name), w2, b2, depth)
     state = kernel_states(network, x, depths=[depth])[0]
-    sigma, theta = mp_naive(x, w2, b2, depth, mp_relu if name == "relu" else mp_erf)
+    sigma, theta = mp_kernel_layers(x, EXPECTATIONS[name], w2, b2, [depth])[depth]
     for part, reference in [(state.nngp, sigma), (state.ntk, theta)]:
         expected = deficits(reference)
         off = ~np.eye(3, dtype=bool)

@@ -18,6 +18,7 @@ from core.errors import InvalidInputError
 from core.linalg import DeviationKernel, KernelSolver
 from core.network import Network
 from core.predictions import predict
+from tests.core.mp_reference import EXPECTATIONS, mp_kernel_layers
 
 # ---------------------------------------------------------------- mpmath references
 
@@ -27,43 +28,8 @@ def mp_kernels(
 ) -> dict[int, tuple[mp.matrix, mp.matrix]]:
     """{depth: (Σ, Θ)} on all pairs of the rows of x, by MATH.md §2 in mpmath."""
     with mp.workdps(dps):
-        n, d0 = x.shape
-        w2, b2 = mp.mpf(sigma_w2), mp.mpf(sigma_b2)
-        xs = [[mp.mpf(float(v)) for v in row] for row in x]
-        sig = mp.matrix(n, n)
-        for a in range(n):
-            for b in range(n):
-                sig[a, b] = w2 * mp.fsum(p * q for p, q in zip(xs[a], xs[b], strict=True)) / d0 + b2
-        ntk = sig.copy()
-        out = {}
-        if 1 in depths:
-            out[1] = (sig.copy(), ntk.copy())
-        for layer in range(2, max(depths) + 1):
-            new_sig, new_ntk = mp.matrix(n, n), mp.matrix(n, n)
-            for a in range(n):
-                for b in range(a, n):
-                    q1, q2, q12 = sig[a, a], sig[b, b], sig[a, b]
-                    e_ff, e_dd = _mp_expectations(activation, q1, q2, q12)
-                    new_sig[a, b] = new_sig[b, a] = w2 * e_ff + b2
-                    new_ntk[a, b] = new_ntk[b, a] = new_sig[a, b] + w2 * e_dd * ntk[a, b]
-            sig, ntk = new_sig, new_ntk
-            if layer in depths:
-                out[layer] = (sig.copy(), ntk.copy())
-        return out
-
-
-def _mp_expectations(activation: str, q1: mp.mpf, q2: mp.mpf, q12: mp.mpf) -> tuple:
-    if activation == "relu":
-        c = q12 / mp.sqrt(q1 * q2)
-        c = min(max(c, mp.mpf(-1)), mp.mpf(1))
-        theta = mp.acos(c)
-        e_ff = mp.sqrt(q1 * q2) * (mp.sin(theta) + (mp.pi - theta) * mp.cos(theta)) / (2 * mp.pi)
-        return e_ff, (mp.pi - theta) / (2 * mp.pi)
-    if activation == "erf":
-        e_ff = 2 / mp.pi * mp.asin(2 * q12 / mp.sqrt((1 + 2 * q1) * (1 + 2 * q2)))
-        e_dd = 4 / mp.pi / mp.sqrt((1 + 2 * q1) * (1 + 2 * q2) - 4 * q12**2)
-        return e_ff, e_dd
-    raise ValueError(activation)
+        layers = mp_kernel_layers(x, EXPECTATIONS[activation], sigma_w2, sigma_b2, depths)
+        return {depth: (mp.matrix(s), mp.matrix(t)) for depth, (s, t) in layers.items()}
 
 
 def mp_solve(a: mp.matrix, y: mp.matrix) -> mp.matrix:

@@ -9,8 +9,6 @@ a plain mpmath recursion for the kernels at depth 50.
 
 from __future__ import annotations
 
-import itertools
-
 import mpmath as mp
 import numpy as np
 import pytest
@@ -18,6 +16,7 @@ import pytest
 from core.activations.closed_forms import Cos, Sin
 from core.kernels import compute_kernels
 from core.network import Network
+from tests.core.mp_reference import mp_kernel_layers, mp_sin
 
 # Not in the registry yet: registering any activation shifts the derandomized schemathesis
 # examples onto a latent /v1/sweeps failure (erf, sigma_w2 = 5e-324, core/linalg.py), and for
@@ -186,25 +185,8 @@ def test_small_deficit_slopes_are_the_price_derivatives(q1, q2):
 
 def mp_sin_kernels(x: np.ndarray, w2: float, b2: float, depth: int):
     """Σ^L, Θ^L of a sin network by the plain recursion, every entry, at 60 digits."""
-    n, d = x.shape
     with mp.workdps(60):
-        w2_, b2_ = mp.mpf(w2), mp.mpf(b2)
-        rows = [[mp.mpf(float(v)) for v in row] for row in x]
-        sigma = [
-            [w2_ * mp.fsum(a * b for a, b in zip(ra, rb, strict=True)) / d + b2_ for rb in rows]
-            for ra in rows
-        ]
-        theta = [row[:] for row in sigma]
-        for _ in range(depth - 1):
-            new_s = [[mp.mpf(0)] * n for _ in range(n)]
-            new_t = [[mp.mpf(0)] * n for _ in range(n)]
-            for a, b in itertools.combinations_with_replacement(range(n), 2):
-                m = (sigma[a][a] + sigma[b][b]) / 2
-                corr = mp.exp(-m) * mp.sinh(sigma[a][b])
-                dcorr = mp.exp(-m) * mp.cosh(sigma[a][b])
-                new_s[a][b] = new_s[b][a] = w2_ * corr + b2_
-                new_t[a][b] = new_t[b][a] = new_s[a][b] + w2_ * dcorr * theta[a][b]
-            sigma, theta = new_s, new_t
+        sigma, theta = mp_kernel_layers(x, mp_sin, w2, b2, [depth])[depth]
         return (
             np.array([[float(v) for v in row] for row in sigma]),
             np.array([[float(v) for v in row] for row in theta]),
