@@ -64,7 +64,8 @@ Infinity = Annotated[Literal["inf"], WithJsonSchema({"type": "string", "enum": [
 handle an enum in a union with numbers, where some mishandle ``const``."""
 
 
-def _rectangular(rows: list[list[float]]) -> list[list[float]]:
+def rectangular(rows: list[list[float]]) -> list[list[float]]:
+    """``rows`` if every row has the length of the first; a ``ragged_array`` error otherwise."""
     width = len(rows[0])
     for index, row in enumerate(rows):
         if len(row) != width:
@@ -80,7 +81,7 @@ def _rectangular(rows: list[list[float]]) -> list[list[float]]:
 Matrix = Annotated[
     list[Annotated[list[Coordinate], Field(min_length=1)]],
     Field(min_length=1, description="[n][d] row-major: one row per input point"),
-    AfterValidator(_rectangular),
+    AfterValidator(rectangular),
 ]
 """A non-empty rectangular [n][d] array of finite coordinates."""
 

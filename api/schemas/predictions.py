@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from api.schemas.common import Coordinate, Infinity, Matrix, NetworkAnyDepth, request_config
+from api.schemas.common import (
+    Coordinate,
+    Infinity,
+    Matrix,
+    NetworkAnyDepth,
+    rectangular,
+    request_config,
+)
 from api.schemas.kernels import check_same_features
 
 Time = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=1e300)] | Infinity
@@ -82,15 +89,7 @@ class PredictionsRequest(BaseModel):
                 f"has {len(y)} rows but x_train has {len(x_train)}; give one target per "
                 "training input"
             )
-        if isinstance(y[0], list):
-            width = len(y[0])
-            for index, row in enumerate(y):
-                if len(row) != width:
-                    raise ValueError(
-                        f"rows must all have the same length: row {index} has {len(row)} "
-                        f"entries but row 0 has {width}"
-                    )
-        return y
+        return rectangular(y) if isinstance(y[0], list) else y
 
     @field_validator("x_test")
     @classmethod

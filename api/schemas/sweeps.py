@@ -16,6 +16,7 @@ from api.schemas.common import (
     Matrix,
     NonNegativeVariance,
     SigmaW2Range,
+    rectangular,
     request_config,
 )
 from api.schemas.kernels import check_same_features
@@ -134,15 +135,7 @@ def _check_targets(y: list[Any], info: ValidationInfo, x_name: str) -> list[Any]
     x = info.data.get(x_name)
     if x is not None and len(y) != len(x):
         raise ValueError(f"has {len(y)} rows but {x_name} has {len(x)}; give one per row")
-    if isinstance(y[0], list):
-        width = len(y[0])
-        for index, row in enumerate(y):
-            if len(row) != width:
-                raise ValueError(
-                    f"rows must all have the same length: row {index} has {len(row)} entries "
-                    f"but row 0 has {width}"
-                )
-    return y
+    return rectangular(y) if isinstance(y[0], list) else y
 
 
 def _array(y: list[Any]) -> np.ndarray:
