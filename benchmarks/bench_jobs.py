@@ -10,8 +10,13 @@
    (``distributed.LocalCluster``, worker processes, TCP on loopback) with 1 worker, then 2,
    and on the local process pool with 1 worker, then 2. The baseline is the 1-worker run of
    the same backend; the ratio is the speed-up. Each run uses a fresh app (empty cache)
-   after a warm-up job on the same workers (imports, numba compilation). The machine's core
-   count bounds the speed-up: on 2 shared cores, at most 2.
+   after a warm-up job on the same workers (imports, numba compilation); the client polls
+   the result every 50 ms (polling every 2 ms cost the API process as much CPU as the
+   work). The machine's core count bounds the speed-up: on 2 shared cores, at most 2.
+   Wall time depends on what else the machine runs, so the CPU seconds of every worker
+   process are reported too: the busiest worker's CPU time is the job's critical path, and
+   "cpu speed-up" (1-worker CPU time / busiest worker's CPU time with 2) is the speed-up a
+   quiet machine with as many cores as workers would show.
 2. Overhead. A small request (fixed points, unique inputs each time so nothing is cached):
    the synchronous endpoint against the same request as a job (POST, then GET the result
    every 2 ms until it is no longer 409), p50 over ``--repeats`` requests, local pool with
@@ -25,21 +30,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import numpy as np
+import psutil
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
 from service.settings import Settings
 
-POLL_SECONDS = 0.002
+POLL_SECONDS = 0.002  # overhead of small jobs
+SCALE_OUT_POLL_SECONDS = 0.05
 
 
 @asynccontextmanager
@@ -112,7 +121,10 @@ WORKLOADS: dict[str, Callable[[int, int], tuple[dict[str, Any], dict[str, Any]]]
 
 
 async def run_job(
-    http: httpx.AsyncClient, body: dict[str, Any], media_type: str = "application/x-npz"
+    http: httpx.AsyncClient,
+    body: dict[str, Any],
+    media_type: str = "application/x-npz",
+    poll_seconds: float = POLL_SECONDS,
 ) -> bytes:
     """Submit ``body`` and poll its result (409 until it succeeds); the result's bytes."""
     submitted = await http.post("/v1/jobs", json=body)
@@ -125,20 +137,43 @@ async def run_job(
             return result.content
         if result.status_code != 409 or "has no result" not in result.json()["detail"]:
             raise RuntimeError(f"job failed: {result.text}")
-        await asyncio.sleep(POLL_SECONDS)
+        await asyncio.sleep(poll_seconds)
 
 
-async def timed_job(settings: Settings, workload: str, size: int) -> float:
-    """Seconds for the large job on a fresh app (warm-up job first, on the same workers)."""
+@dataclass(frozen=True)
+class Timing:
+    """Wall seconds of a job, and the CPU seconds each worker process spent on it."""
+
+    seconds: float
+    worker_cpu: list[float]
+
+
+def child_cpu_seconds() -> dict[int, float]:
+    """CPU seconds (user + system) of every descendant process, by pid."""
+    seconds = {}
+    for process in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            seconds[process.pid] = times.user + times.system
+    return seconds
+
+
+async def timed_job(settings: Settings, workload: str, size: int) -> Timing:
+    """The large job on a fresh app (warm-up job first, on the same workers)."""
     warm_up, measured = WORKLOADS[workload](settings.workers, size)
     async with client(settings) as http:
         await run_job(http, warm_up)
+        before = child_cpu_seconds()
         started = time.perf_counter()
-        await run_job(http, measured)
-        return time.perf_counter() - started
+        await run_job(http, measured, poll_seconds=SCALE_OUT_POLL_SECONDS)
+        seconds = time.perf_counter() - started
+        after = child_cpu_seconds()
+    spent = [after[pid] - before[pid] for pid in after if pid in before]
+    busy = sorted((cpu for cpu in spent if cpu > 0.05), reverse=True)  # not trackers, nannies
+    return Timing(seconds, busy[: settings.workers])
 
 
-async def dask_time(workers: int, workload: str, size: int) -> float:
+async def dask_time(workers: int, workload: str, size: int) -> Timing:
     from distributed import LocalCluster
 
     async with LocalCluster(
@@ -176,18 +211,27 @@ async def main(workload: str, size: int, repeats: int) -> None:
         name = ACTIVATION["name"]
         print(f"scale-out: {name} phase diagram, 96 σ_w² x {size} σ_b² cells, as one job")
     print(f"machine: {os.cpu_count()} cores\n")
-    header = f"{'backend':<22}{'workers':>8}{'seconds':>10}{'speed-up':>10}"
+    header = (
+        f"{'backend':<20}{'workers':>8}{'seconds':>9}{'speed-up':>10}"
+        f"{'worker cpu s':>16}{'cpu speed-up':>14}"
+    )
     print(header)
     print("-" * len(header))
     for name in ("dask LocalCluster", "local process pool"):
-        base = None
+        base: Timing | None = None
         for workers in (1, 2):
             if name.startswith("dask"):
-                seconds = await dask_time(workers, workload, size)
+                timing = await dask_time(workers, workload, size)
             else:
-                seconds = await timed_job(settings_for(workers, None), workload, size)
-            base = base or seconds
-            print(f"{name:<22}{workers:>8}{seconds:>10.2f}{base / seconds:>9.2f}x")
+                timing = await timed_job(settings_for(workers, None), workload, size)
+            base = base or timing
+            cpu = " + ".join(f"{c:.2f}" for c in timing.worker_cpu)
+            speed_up = base.seconds / timing.seconds
+            cpu_speed_up = sum(base.worker_cpu) / max(timing.worker_cpu)
+            print(
+                f"{name:<20}{workers:>8}{timing.seconds:>9.2f}{speed_up:>9.2f}x"
+                f"{cpu:>16}{cpu_speed_up:>13.2f}x"
+            )
     sync, job = await overhead(repeats)
     print(f"\noverhead: fixed points (erf), p50 of {repeats}, local pool with 2 workers")
     print(f"{'path':<40}{'p50 ms':>10}{'ratio':>8}")

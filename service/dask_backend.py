@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+import numba
 from distributed import Client, get_worker
 from distributed.client import FutureCancelledError
 from distributed.scheduler import KilledWorker
@@ -62,6 +63,9 @@ def run_task(runner_path: str, kind: str, request: Mapping[str, Any], key: str) 
     cancellation).
     """
     worker = get_worker()
+    # A Dask worker's parallelism is its processes x threads; like the BLAS limits Dask sets
+    # in the workers it spawns (OMP_NUM_THREADS=1, ...), numba runs on this thread alone.
+    numba.set_num_threads(1)
     last = -1.0
 
     def progress(fraction: float) -> None:

@@ -2,8 +2,10 @@
 
 This module imports only the standard library at the top, so that the BLAS and numba
 thread-count variables are in the environment before numpy, scipy or numba load in the
-worker (they read them once, at import). :mod:`threadpoolctl` then enforces the same limit
-on whatever BLAS was loaded, in case a library was imported earlier.
+worker (they read them once, at import). :mod:`threadpoolctl` and ``numba.set_num_threads``
+then enforce the same limit on whatever was loaded earlier (see :func:`limit_threads`):
+without it, two workers on two cores each ran numba's parallel loops on both cores, and a
+job split over 2 workers ran 2-3x slower than on 1.
 
 Pipe protocol (tuples, pickled by ``multiprocessing.Connection``; both ends are ours):
   parent -> worker: ``(kind, request)``; ``None`` asks the worker to exit.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import sys
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Connection
@@ -43,6 +46,25 @@ def resolve(path: str) -> Callable[..., Any]:
     return function
 
 
+def limit_threads(threads: int) -> None:
+    """Hold BLAS/OpenMP to ``threads`` threads in this process, and numba in this thread.
+
+    The variables reach libraries loaded later; threadpoolctl and ``numba.set_num_threads``
+    (thread-local) the ones already loaded: a spawned process first re-imports its parent's
+    ``__main__``, which may have loaded numpy and numba sized to every core of the machine.
+    numba refuses a changed ``NUMBA_NUM_THREADS`` once loaded, so then only the call is used.
+    """
+    numba_loaded = "numba" in sys.modules
+    for variable in THREAD_VARIABLES:
+        if not (variable == "NUMBA_NUM_THREADS" and numba_loaded):
+            os.environ[variable] = str(threads)
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
+
+
 def worker_main(conn: Connection, runner_path: str, threads: int) -> None:
     """Entry point of a worker process; returns (exits) when the pipe closes.
 
@@ -50,16 +72,12 @@ def worker_main(conn: Connection, runner_path: str, threads: int) -> None:
     parent alone decides when workers stop (it closes the pipe, or kills them).
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for variable in THREAD_VARIABLES:
-        os.environ[variable] = str(threads)
-    from threadpoolctl import threadpool_limits
-
+    limit_threads(threads)
     try:
         runner = resolve(runner_path)
     except Exception:  # stay up and answer every task with the cause, rather than crash-loop
         load_error = f"the worker could not load {runner_path}:\n{traceback.format_exc()}"
         runner = None
-    threadpool_limits(limits=threads)
     while True:
         try:
             message = conn.recv()
