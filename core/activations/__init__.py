@@ -16,6 +16,7 @@ from typing import Any
 from core.activations import smooth
 from core.activations.base import Activation, ActivationInfo, ParameterInfo
 from core.activations.closed_forms import ABRelu, Cos, Erf, Identity, Sin
+from core.activations.gelu import Gelu
 from core.activations.numerical import Numerical
 from core.errors import UnknownActivationError
 
@@ -88,9 +89,9 @@ _REGISTRY: dict[str, _Entry] = {
         "φ(x) = x/(1 + e^(−x)) (swish)",
     ),
     "gelu": _Entry(
-        lambda p: Numerical("gelu", p, False, smooth.QUADRATURE, *smooth.GELU),
+        lambda p: Gelu("gelu", p),
         (),
-        False,
+        True,
         "φ(x) = x·Φ(x), Φ the standard normal CDF (exact gelu, not the tanh approximation)",
     ),
 }

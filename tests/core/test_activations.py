@@ -209,10 +209,6 @@ MP_FUNCTIONS = {
     "sigmoid": (_sigmoid, lambda x: _sigmoid(x) * (1 - _sigmoid(x))),
     "softplus": (lambda x: mp.log(1 + mp.exp(x)), _sigmoid),
     "silu": (lambda x: x * _sigmoid(x), lambda x: _sigmoid(x) * (1 + x * (1 - _sigmoid(x)))),
-    "gelu": (
-        lambda x: x * (1 + mp.erf(x / mp.sqrt(2))) / 2,
-        lambda x: (1 + mp.erf(x / mp.sqrt(2))) / 2 + x * normal(x),
-    ),
 }
 
 
@@ -253,7 +249,7 @@ def test_numerical_activation_refuses_what_it_cannot_resolve():
         get_activation("tanh").correlation(200.0, 200.0, 100.0)
 
 
-@pytest.mark.parametrize("name", ["relu", "abs", "erf", "identity", "tanh"])
+@pytest.mark.parametrize("name", ["relu", "abs", "erf", "gelu", "identity", "tanh"])
 def test_guards_no_warnings_at_the_edges(name):
     act = get_activation(name)
     q = np.array([0.0, 1e-300, 1.0, 2.0])
