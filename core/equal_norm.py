@@ -26,12 +26,16 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
+from core import entry_loop
 from core.activations.base import Array
 from core.deficits import DeviationPart, LayerState, Track
+from core.entry_loop import TILE, Integers
 from core.network import Network
 
 #: smallest tabulated input angle; below it pairs are computed exactly
 THETA_MIN = 1e-9
+#: 1 − cos θ_min: pairs with 0 < δ < DELTA_MIN are computed exactly
+DELTA_MIN = 2.0 * math.sin(0.5 * THETA_MIN) ** 2
 DEGREE = 16
 PANELS = (32, 64, 128)
 #: largest disagreement allowed between the interpolant and the recursion (in ln E)
@@ -101,21 +105,159 @@ def _clenshaw(coef: Array, v: float, v_lo: float, width: float) -> float:
     return x * b1 - b2 + coef[i, 0]
 
 
+@numba.njit(cache=True)
+def _angle(delta: float) -> float:
+    """θ₀ = arccos(1 − δ) without the √ε loss near δ = 0 and 2."""
+    if delta <= 1.0:
+        return 2.0 * math.asin(math.sqrt(0.5 * delta))
+    return math.pi - 2.0 * math.asin(math.sqrt(0.5 * max(2.0 - delta, 0.0)))
+
+
+@numba.njit(cache=True)
+def _tiny_deficits(delta: Array, low: float) -> Array:
+    """The distinct δ with 0 < δ < ``low``, sorted."""
+    found = [0.0]
+    for value in delta.ravel():
+        if 0.0 < value < low:
+            found.append(value)
+    return np.unique(np.array(found[1:]))
+
+
 @numba.njit(parallel=True, cache=True)
-def _evaluate(theta: Array, coef: Array, v_lo: float, width: float, low: float) -> Array:
-    """E(θ₀) = exp(y(ln θ₀ + θ₀) + 2 ln θ₀) elementwise; 0 at θ₀ = 0; −1 below ``low``."""
-    flat = theta.ravel()
-    out = np.empty(flat.size)
-    for p in numba.prange(flat.size):
-        t = flat[p]
-        if t == 0.0:
-            out[p] = 0.0
-        elif t < low:
-            out[p] = -1.0
+def _evaluate(
+    delta: Array,
+    tiles: Integers,
+    same: bool,
+    coef: Array,
+    v_lo: float,
+    width: float,
+    low: float,
+    tiny: Array,
+    tiny_values: Array,
+    roots: Array,
+    factors: Array,
+    dense: bool,
+) -> Array:
+    """[depths, 2, n1, n2]: E(θ₀) = exp(y(ln θ₀ + θ₀) + 2 ln θ₀) for every table in ``coef``
+    [depths, 2, panels, DEGREE] (0 at δ = 0, the exact ``tiny_values`` for 0 < δ < ``low``);
+    with ``dense`` the kernel roots − factors·E instead. ``tiles``: blocks of the pair loop
+    (:func:`core.entry_loop.tiles`); ``same``: only a ≤ b, mirrored."""
+    n1, n2 = delta.shape
+    depths = coef.shape[0]
+    out = np.empty((depths, 2, n1, n2))
+    for k in numba.prange(tiles.shape[0]):
+        row, column = tiles[k, 0], tiles[k, 1]
+        for a in range(row, min(row + TILE, n1)):
+            for b in range(max(a, column) if same else column, min(column + TILE, n2)):
+                d = delta[a, b]
+                theta = _angle(d)
+                u = math.log(theta) if theta > 0.0 else 0.0
+                index = -1
+                if 0.0 < d < low:
+                    index = np.searchsorted(tiny, d)
+                for layer in range(depths):
+                    for kernel in range(2):
+                        if theta == 0.0:
+                            e = 0.0
+                        elif index >= 0:
+                            e = tiny_values[layer, kernel, index]
+                        else:
+                            y = _clenshaw(coef[layer, kernel], u + theta, v_lo, width)
+                            e = math.exp(y + 2.0 * u)
+                        value = roots[layer, kernel] - factors[layer, kernel] * e if dense else e
+                        out[layer, kernel, a, b] = value
+                        if same:
+                            out[layer, kernel, b, a] = value
+    return out
+
+
+def equal_norm_evaluation(
+    network: Network,
+    x1: Array,
+    x2: Array,
+    same: bool,
+    depths: list[int],
+    progress: Progress,
+    dense: bool,
+) -> tuple[list[LayerState], Array | None, str]:
+    """The tabulated composed dual at ``depths``.
+
+    Returns (states, values, method): ``values`` [depths, 2 (nngp, ntk), n1, n2] holds the
+    deficits (the states' ``deficit`` arrays are views of it), or with ``dense`` the kernels
+    K/10^s (the states' deficits are then empty). If no table converges: the per-entry
+    states and ``values`` None.
+    """
+    from core.kernels import _per_entry_states, input_cosine_deficits, run_layers
+
+    delta = input_cosine_deficits(x1, x2, same)
+    tiny_delta = _tiny_deficits(delta, DELTA_MIN)
+    tiny = 2.0 * np.arcsin(np.sqrt(0.5 * tiny_delta))
+    d = x1.shape[1]
+    sq = float(np.mean(np.einsum("ij,ij->i", x1, x1)))
+    a = network.first_sigma_w2 * sq / d
+    q = a + network.first_sigma_b2
+    compiled = entry_loop.supported(network, 2, depths[-1])
+    for panels in PANELS:
+        nodes, checks, v_lo, width = _chebyshev_nodes(panels)
+        grid_theta = np.concatenate([_theta_of(nodes), _theta_of(checks), tiny])
+        grid_delta = 2.0 * np.sin(0.5 * grid_theta) ** 2
+        if compiled:
+            grid_states = entry_loop.entry_states(
+                network, np.array([a]), None, grid_delta[None, :], False, depths, progress
+            )
         else:
-            u = math.log(t)
-            out[p] = math.exp(_clenshaw(coef, u + t, v_lo, width) + 2.0 * u)
-    return out.reshape(theta.shape)
+            sigma = Track(np.array([q]), np.full(grid_theta.size, q), a * grid_delta[None, :], 0, 0)
+            sigma.normalise(diagonal=False)
+            theta_track = Track(sigma.g1.copy(), sigma.g2.copy(), sigma.e.copy(), 0, sigma.t)
+            grid_states = run_layers(network, sigma, theta_track, depths, progress)
+        fitted = _tables(grid_states, nodes, checks, v_lo, width)
+        if fitted is not None:
+            break
+        if progress is not None:
+            progress(0.0)
+    else:
+        states = _per_entry_states(network, x1, x2, same, depths, progress)
+        return states, None, "exact per-entry recursion (equal-norm table did not converge)"
+    names = ("nngp", "ntk")
+    coef = np.array([[tables[name] for name in names] for tables in fitted])
+    start = nodes.size + checks.size
+    parts = [[getattr(state, name) for name in names] for state in grid_states]
+    tiny_values = np.array([[p.deficit[0, start:] for p in row] for row in parts])
+    roots = np.array([[math.sqrt(p.g1[0]) * math.sqrt(p.g1[0]) for p in row] for row in parts])
+    factors = np.array([[10.0**p.log10_deficit_scale for p in row] for row in parts])
+    values = _evaluate(
+        delta,
+        entry_loop.tiles(x1.shape[0], x2.shape[0], same),
+        same,
+        coef,
+        v_lo,
+        width,
+        DELTA_MIN,
+        tiny_delta,
+        tiny_values.reshape(len(depths), 2, tiny.size),
+        roots,
+        factors,
+        dense,
+    )
+    states = []
+    for layer, (grid_state, row) in enumerate(zip(grid_states, parts, strict=True)):
+        kernels = [
+            DeviationPart(
+                g1=np.full(x1.shape[0], float(part.g1[0])),
+                g2=np.full(x2.shape[0], float(part.g1[0])),
+                deficit=np.empty((0, 0)) if dense else values[layer, kernel],
+                log10_scale=part.log10_scale,
+                log10_deficit_scale=part.log10_deficit_scale,
+            )
+            for kernel, part in enumerate(row)
+        ]
+        states.append(LayerState(grid_state.depth, kernels[0], kernels[1]))
+    method = (
+        f"equal-norm composed dual: exact recursion on {grid_theta.size} input angles "
+        f"({network.activation.quadrature}), piecewise Chebyshev in ln θ + θ "
+        f"({panels}×{DEGREE}, checked to {CHECK_TOL:g} relative)"
+    )
+    return states, values, method
 
 
 def equal_norm_states(
@@ -127,55 +269,7 @@ def equal_norm_states(
     progress: Progress,
 ) -> tuple[list[LayerState], str]:
     """Deviation-form kernels at ``depths`` by the tabulated composed dual; and the method."""
-    from core.kernels import _per_entry_states, input_cosine_deficits, run_layers
-
-    delta = input_cosine_deficits(x1, x2, same)
-    theta = 2.0 * np.arcsin(np.sqrt(0.5 * delta))
-    tiny = np.unique(theta[(theta > 0.0) & (theta < THETA_MIN)])
-    d = x1.shape[1]
-    sq = float(np.mean(np.einsum("ij,ij->i", x1, x1)))
-    a = network.first_sigma_w2 * sq / d
-    q = a + network.first_sigma_b2
-    for panels in PANELS:
-        nodes, checks, v_lo, width = _chebyshev_nodes(panels)
-        grid_theta = np.concatenate([_theta_of(nodes), _theta_of(checks), tiny])
-        grid_delta = 2.0 * np.sin(0.5 * grid_theta) ** 2
-        sigma = Track(np.array([q]), np.full(grid_theta.size, q), a * grid_delta[None, :], 0, 0)
-        sigma.normalise(diagonal=False)
-        theta_track = Track(sigma.g1.copy(), sigma.g2.copy(), sigma.e.copy(), 0, sigma.t)
-        grid_states = run_layers(network, sigma, theta_track, depths, progress)
-        fitted = _tables(grid_states, nodes, checks, v_lo, width)
-        if fitted is not None:
-            break
-        if progress is not None:
-            progress(0.0)
-    else:
-        states = _per_entry_states(network, x1, x2, same, depths, progress)
-        return states, "exact per-entry recursion (equal-norm table did not converge)"
-    states = []
-    for grid_state, tables in zip(grid_states, fitted, strict=True):
-        parts = {}
-        for name, coef in tables.items():
-            part: DeviationPart = getattr(grid_state, name)
-            deficit = _evaluate(theta, coef, v_lo, width, THETA_MIN)
-            if tiny.size:
-                exact = part.deficit[0, nodes.size + checks.size :]
-                where = deficit < 0.0
-                deficit[where] = exact[np.searchsorted(tiny, theta[where])]
-            g = float(part.g1[0])
-            parts[name] = DeviationPart(
-                g1=np.full(x1.shape[0], g),
-                g2=np.full(x2.shape[0], g),
-                deficit=deficit,
-                log10_scale=part.log10_scale,
-                log10_deficit_scale=part.log10_deficit_scale,
-            )
-        states.append(LayerState(grid_state.depth, parts["nngp"], parts["ntk"]))
-    method = (
-        f"equal-norm composed dual: exact recursion on {grid_theta.size} input angles "
-        f"({network.activation.quadrature}), piecewise Chebyshev in ln θ + θ "
-        f"({panels}×{DEGREE}, checked to {CHECK_TOL:g} relative)"
-    )
+    states, _, method = equal_norm_evaluation(network, x1, x2, same, depths, progress, False)
     return states, method
 
 

@@ -39,11 +39,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 
+from core import entry_loop
 from core.activations import Activation
 from core.activations.base import Array
 from core.deficits import DeviationPart, LayerState, Track, combine, normalised, snapped
+from core.entry_loop import Integers
 from core.errors import InvalidInputError
 from core.fused_layer import fused_deficits
 from core.network import Network
@@ -98,25 +101,32 @@ def compute_kernels(
     """
     wanted = _check_kernels(kernels)
     a, b, same, checked_depths = _check_inputs(network, x1, x2, depths)
-    from core.equal_norm import equal_norm_states, has_equal_norms
+    from core.equal_norm import equal_norm_evaluation, has_equal_norms
 
+    values = None
     if has_equal_norms(network, a, b):
-        states, method = equal_norm_states(network, a, b, same, checked_depths, progress)
+        states, values, method = equal_norm_evaluation(
+            network, a, b, same, checked_depths, progress, True
+        )
     else:
         states = _per_entry_states(network, a, b, same, checked_depths, progress)
         method = f"exact per-entry recursion ({network.activation.quadrature})"
     out: dict[str, Array | None] = {}
     scales: dict[str, Array] = {}
-    for name in KERNELS:
+    for kernel, name in enumerate(KERNELS):
         parts = [getattr(state, name) for state in states]
         scales[name] = np.array([p.log10_scale for p in parts])
         if name not in wanted:
             out[name] = None
-            continue
-        stack = np.stack([p.dense() for p in parts])
-        if same:
-            stack = 0.5 * (stack + np.swapaxes(stack, 1, 2))
-        out[name] = stack
+        elif values is not None:  # the equal-norm table wrote the kernels themselves
+            out[name] = values[:, kernel]
+        else:
+            stack = np.empty((len(parts), a.shape[0], b.shape[0]))
+            blocks = entry_loop.tiles(a.shape[0], b.shape[0], same)
+            for layer, p in enumerate(parts):
+                factor = 10.0**p.log10_deficit_scale
+                _dense(p.g1, p.g2, p.deficit, factor, same, blocks, stack[layer])
+            out[name] = stack
     return KernelResult(
         depths=checked_depths,
         nngp=out["nngp"],
@@ -125,6 +135,24 @@ def compute_kernels(
         ntk_log10_scale=scales["ntk"],
         method=method,
     )
+
+
+@numba.njit(parallel=True, cache=True)
+def _dense(
+    g1: Array, g2: Array, deficit: Array, factor: float, same: bool, tiles: Integers, out: Array
+) -> None:
+    """out = √(g1 g2ᵀ) − factor·deficit, symmetrised (½(K + Kᵀ)) when ``same``."""
+    rows, cols = deficit.shape
+    r1, r2 = np.sqrt(g1), np.sqrt(g2)
+    for k in numba.prange(tiles.shape[0]):
+        row, column = tiles[k, 0], tiles[k, 1]
+        for a in range(row, min(row + entry_loop.TILE, rows)):
+            for b in range(max(a, column) if same else column, min(column + entry_loop.TILE, cols)):
+                value = r1[a] * r2[b] - factor * deficit[a, b]
+                if same and a != b:
+                    value = 0.5 * (value + r1[b] * r2[a] - factor * deficit[b, a])
+                    out[b, a] = value
+                out[a, b] = value
 
 
 def kernel_states(
@@ -214,22 +242,49 @@ def input_cosine_deficits(x1: Array, x2: Array, same: bool) -> Array:
     """1 − cos(x1_a, x2_b) ∈ [0, 2]; near-duplicates from ‖x̂ − x̂'‖²/2 (exact 0 for equal rows).
 
     A zero row has no direction: its deficit is set to 0 (it does not enter Σ¹ then).
+    With ``same`` the result is exactly symmetric (½(δ_ab + δ_ba)) with a zero diagonal.
     """
     n1 = np.sqrt(np.einsum("ij,ij->i", x1, x1))
     n2 = n1 if same else np.sqrt(np.einsum("ij,ij->i", x2, x2))
-    norms = n1[:, None] * n2[None, :]
-    gram = x1 @ x2.T
-    safe = np.where(norms > 0.0, norms, 1.0)
-    delta = np.clip(np.where(norms > 0.0, (norms - gram) / safe, 0.0), 0.0, 2.0)
-    if same:
-        delta = 0.5 * (delta + delta.T)
-        np.fill_diagonal(delta, 0.0)
-    rows, cols = np.nonzero((delta < NEAR_DUPLICATE) & (norms > 0.0))
-    if rows.size:
-        u1 = x1[rows] / n1[rows, None]
-        u2 = x2[cols] / n2[cols, None]
-        diff = u1 - u2
-        delta[rows, cols] = 0.5 * np.einsum("ij,ij->i", diff, diff)
+    blocks = entry_loop.tiles(x1.shape[0], x2.shape[0], same)
+    return _cosine_deficits(x1, x2, x1 @ x2.T, n1, n2, same, blocks, NEAR_DUPLICATE)
+
+
+@numba.njit(parallel=True, cache=True)
+def _cosine_deficits(
+    x1: Array,
+    x2: Array,
+    gram: Array,
+    n1: Array,
+    n2: Array,
+    same: bool,
+    tiles: Integers,
+    near: float,
+) -> Array:
+    """One pass of :func:`input_cosine_deficits` over the Gram matrix (blocks: ``tiles``)."""
+    rows, cols = gram.shape
+    delta = np.empty((rows, cols))
+    for k in numba.prange(tiles.shape[0]):
+        row, column = tiles[k, 0], tiles[k, 1]
+        for a in range(row, min(row + entry_loop.TILE, rows)):
+            for b in range(max(a, column) if same else column, min(column + entry_loop.TILE, cols)):
+                norms = n1[a] * n2[b]
+                if norms <= 0.0 or (same and a == b):
+                    delta[a, b] = 0.0
+                    continue
+                value = (norms - gram[a, b]) / norms
+                if same:
+                    value = 0.5 * (value + (norms - gram[b, a]) / norms)
+                value = min(max(value, 0.0), 2.0)
+                if value < near:
+                    total = 0.0
+                    for i in range(x1.shape[1]):
+                        diff = x1[a, i] / n1[a] - x2[b, i] / n2[b]
+                        total += diff * diff
+                    value = 0.5 * total
+                delta[a, b] = value
+                if same:
+                    delta[b, a] = value
     return delta
 
 
@@ -350,7 +405,15 @@ def _per_entry_states(
     depths: list[int],
     progress: Progress,
 ) -> list[LayerState]:
-    """The exact recursion on every entry; one pass over the layers for all depths."""
+    """The exact recursion on every entry; one pass over the layers for all depths
+    (entry-major and compiled where :mod:`core.entry_loop` applies)."""
+    points = x1.shape[0] + (0 if same else x2.shape[0])
+    if entry_loop.supported(network, points, depths[-1]):
+        d = x1.shape[1]
+        a1 = network.first_sigma_w2 * np.einsum("ij,ij->i", x1, x1) / d
+        a2 = a1 if same else network.first_sigma_w2 * np.einsum("ij,ij->i", x2, x2) / d
+        delta = input_cosine_deficits(x1, x2, same)
+        return entry_loop.entry_states(network, a1, a2, delta, same, depths, progress)
     sigma = first_layer(network, x1, x2, same)
     theta = Track(sigma.g1.copy(), sigma.g2.copy(), sigma.e.copy(), sigma.s, sigma.t)
     return run_layers(network, sigma, theta, depths, progress)

@@ -230,3 +230,44 @@ def test_validation_names_the_field():
         compute_kernels(Network(get_activation("relu"), 2.0, 0.1, None), x)
     result = compute_kernels(network, x, kernels=["ntk"], depths=[1, 5])
     assert result.nngp is None and result.ntk.shape == (2, 2, 2)
+
+
+@pytest.mark.parametrize(("name", "w2", "b2", "depth", "dps"), [("relu", 1.5, 0.1, 1300, 420)])
+def test_scaled_duplicates_keep_their_norm_mismatch_into_the_linear_regime(
+    name, w2, b2, depth, dps
+):
+    """x and 2x have input cosine 1: their deficits come from the norm mismatch alone and
+    fall below 2^-500 (the leading-term regime) before depth 1300."""
+    mp.mp.dps = dps
+    x = three_points()
+    x[1] = 2.0 * x[0]
+    network = Network(get_activation(name), w2, b2, depth)
+    state = kernel_states(network, x, depths=[depth])[0]
+    sigma, theta = mp_kernel_layers(x, EXPECTATIONS[name], w2, b2, [depth])[depth]
+    assert 0.0 < deficits(sigma)[0, 1] < 1e-155 * float(sigma[0][0])
+    for part, reference in [(state.nngp, sigma), (state.ntk, theta)]:
+        expected = deficits(reference)
+        off = ~np.eye(3, dtype=bool)
+        np.testing.assert_allclose(true_deficit(part)[off], expected[off], rtol=1e-12)
+
+
+@pytest.mark.parametrize(("name", "w2", "b2"), [("relu", 1.5, 0.1), ("erf", 1.5, 0.1)])
+def test_cross_kernel_across_blocks_against_mpmath(name, w2, b2):
+    """x1 ≠ x2 (no symmetry), sizes across the compiled loop's 64 × 64 blocks; a few
+    entries checked against the mpmath recursion, the Gram call against the cross call."""
+    mp.mp.dps = 40
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((70, 4)) * rng.uniform(0.5, 2.0, (70, 1))
+    network = Network(get_activation(name), w2, b2, 12)
+    gram = compute_kernels(network, x, depths=[3, 12])
+    cross = compute_kernels(network, x[:66], x[60:], depths=[3, 12])
+    for got, full in [(cross.nngp, gram.nngp), (cross.ntk, gram.ntk)]:
+        np.testing.assert_allclose(got, full[:, :66, 60:], rtol=1e-13, atol=0)
+        assert np.array_equal(full, np.swapaxes(full, 1, 2))
+    picked = x[[0, 63, 64, 69]]
+    reference = mp_kernel_layers(picked, EXPECTATIONS[name], w2, b2, [3, 12])
+    for i, depth in enumerate([3, 12]):
+        sigma, theta = reference[depth]
+        index = np.ix_([0, 63, 64, 69], [0, 63, 64, 69])
+        np.testing.assert_allclose(gram.nngp[i][index], np.array(sigma, dtype=float), rtol=1e-13)
+        np.testing.assert_allclose(gram.ntk[i][index], np.array(theta, dtype=float), rtol=1e-13)

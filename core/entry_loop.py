@@ -1,0 +1,665 @@
+"""The per-entry recursion, entry-major and compiled (numba), for relu-like and erf networks.
+
+:mod:`core.kernels` defines the recursion layer by layer over whole n1 × n2 arrays; for
+the activations with scalar closed forms here (``ABRelu``: relu, leaky relu, abs; erf)
+the same recursion runs entry by entry instead:
+
+1. the diagonals of every layer (Σ_aa, Θ_aa, their power-of-two scales, the snapping of
+   :func:`core.deficits.snapped`) depend on no off-diagonal entry: they are computed first,
+   O((n1 + n2)·L), and each point's per-layer quantities (√Σ_aa, √V_a, √Σ̇_aa, √Θ_aa, …)
+   packed contiguously;
+2. each pair (a, b) then runs all its layers in registers in one ``prange`` loop, writing
+   out only the requested depths. With x2 absent only a ≤ b is computed and mirrored (the
+   result is exactly symmetric).
+
+Each entry carries its own deficit exponent (E = m·2^x), so no entry is flushed to zero by
+another entry's scale. The algebra is that of :func:`core.kernels.next_layer`: while the
+entry's Σ cosine deficit δ = E_Σ/√(Σ_aaΣ_bb) ≥ 2^LINEAR_BELOW the activation's deficit
+forms are evaluated at δ; below it their leading terms a·δ and b·δ^p (``small_deficit_
+slopes``) are used, plus the norm-mismatch parts at δ = 0 (zero for equal diagonals), each
+part at its own exponent. The scalar deficit forms below are those of
+:mod:`core.activations.closed_forms` (same formulas, same branches), as numba functions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from core.activations import Activation
+from core.activations.base import Array
+from core.activations.closed_forms import ABRelu, Erf
+from core.deficits import DIAGONAL_LIMIT, LOG10_2, SNAP_RTOL, DeviationPart, LayerState
+from core.network import Network
+
+Integers = NDArray[np.integer[Any]]
+
+Progress = Callable[[float], None] | None
+
+#: activation kinds of the compiled loop
+KIND_ABRELU, KIND_ERF = 0, 1
+#: deficits whose cosine deficit is below 2^LINEAR_BELOW use their leading terms
+LINEAR_BELOW = -500
+SMALLEST_NONLINEAR = 2.0 ** (LINEAR_BELOW - 1)
+#: per-point fields of the packed layer table (see :func:`_diagonals`)
+(F_RG, F_Q, F_SV, F_SVB, F_SD, F_RTH, F_SP, F_SR, F_ST) = range(9)
+#: erf only: 1/(1 + 2q), √ρ with ρ = 2q/(1 + 2q), arcsin ρ, √(1 + 4q), (1 + 4q)^¼
+(F_IP, F_SRHO, F_ASIN, F_R2, F_R4, FIELDS) = range(9, 15)
+#: the entry loop is used while (n1 + n2)·depth stays below this (the packed table's size)
+MAX_POINT_LAYERS = 2**18
+#: side of the square blocks the pair loops run in
+TILE = 64
+#: below this |ln ρ1 − ln ρ2| the erf norm mismatch uses its series (as closed_forms)
+MISMATCH_SERIES_BELOW = 1e-4
+TWO_PI = 2.0 * math.pi
+
+
+def entry_kind(activation: Activation) -> tuple[int, float, float] | None:
+    """(kind, a² + b², (a − b)²) for the activations of the compiled loop, else None."""
+    if type(activation) is ABRelu:
+        a, b = activation.a, activation.b
+        return KIND_ABRELU, a * a + b * b, (a - b) ** 2
+    if type(activation) is Erf:
+        return KIND_ERF, 0.0, 0.0
+    return None
+
+
+def supported(network: Network, points: int, depth: int) -> bool:
+    """True when :func:`entry_states` handles this network and problem size."""
+    return entry_kind(network.activation) is not None and points * depth <= MAX_POINT_LAYERS
+
+
+# --- scalar closed forms --------------------------------------------------------------
+
+
+@numba.njit(cache=True, inline="always")
+def _angle(delta: float) -> float:
+    """θ = arccos(1 − δ), δ ∈ [0, 2], without the √ε loss near δ = 0 or 2."""
+    if delta <= 1.0:
+        return 2.0 * math.asin(math.sqrt(0.5 * delta))
+    return math.pi - 2.0 * math.asin(math.sqrt(0.5 * max(2.0 - delta, 0.0)))
+
+
+#: S(θ)/θ³ = Σ_{k≥1} (−1)^{k+1} 2k θ^{2k−2} / (2k+1)!  (k = 1 … 12)
+_S_SERIES = np.array([(-1.0) ** (k + 1) * 2 * k / math.factorial(2 * k + 1) for k in range(1, 13)])
+
+
+@numba.njit(cache=True, inline="always")
+def _sin_minus_theta_cos(theta: float, delta: float) -> float:
+    """S(θ) = sin θ − θ cos θ at θ = arccos(1 − δ): by its series below θ = 1, else from
+    sin θ = √(δ(2 − δ)) and cos θ = 1 − δ (no cancellation there: S ≥ 0.3)."""
+    if theta >= 1.0:
+        return math.sqrt(delta * (2.0 - delta)) - theta * (1.0 - delta)
+    t2 = theta * theta
+    acc = 0.0
+    for k in range(_S_SERIES.size - 1, -1, -1):
+        acc = acc * t2 + _S_SERIES[k]
+    return acc * t2 * theta
+
+
+@numba.njit(cache=True, inline="always")
+def _erf_deficits(ra: Array, rb: Array, d: float) -> tuple[float, float]:
+    """(√(V1V2) − E[erf(u) erf(v)], √(W1W2) − E[erf'(u) erf'(v)]) at cosine deficit d,
+    from the points' table rows (the formulas of closed_forms._erf_deficit and
+    _erf_derivative_deficit, with the per-point factors precomputed)."""
+    q1, q2 = ra[F_Q], rb[F_Q]
+    s = ra[F_SRHO] * rb[F_SRHO]
+    r = s * (1.0 - d)
+    d0 = 1.0 + 2.0 * q1 + 2.0 * q2
+    one_minus_s2 = d0 * ra[F_IP] * rb[F_IP]
+    s2_minus_r2 = s * s * d * (2.0 - d)
+    root_s = math.sqrt(one_minus_s2)
+    root_r = math.sqrt(one_minus_s2 + s2_minus_r2)
+    if r >= 0.0:
+        denominator = s * root_r + r * root_s
+        sine = s2_minus_r2 / denominator if denominator > 0.0 else 0.0
+    else:
+        sine = s * root_r - r * root_s
+    angular = math.atan2(sine, root_s * root_r + s * r)
+    mismatch = 0.0
+    if q1 != q2:
+        h = math.inf
+        if s > 0.0 and abs(q1 - q2) < 1e-3 * q2:
+            h = math.log1p((q1 - q2) / q2) - math.log1p(2.0 * (q1 - q2) * rb[F_IP])
+        if abs(h) < MISMATCH_SERIES_BELOW:
+            a = math.asin(s)
+            aw = a * root_s
+            g2 = s / aw - (s / aw) ** 2 + s**3 / (aw * root_s * root_s)
+            mismatch = a * math.expm1(g2 * h * h / 8.0)
+        else:
+            mismatch = max(math.sqrt(ra[F_ASIN] * rb[F_ASIN]) - math.asin(s), 0.0)
+    radicand = ra[F_R2] * rb[F_R2]
+    x = 4.0 * q1 * q2 * d * (2.0 - d)
+    det = d0 + x
+    gap = x
+    if q1 != q2:
+        gap += 4.0 * (q1 - q2) ** 2 / (d0 + radicand)
+    root_d = math.sqrt(det)
+    root_w = ra[F_R4] * rb[F_R4]
+    derivative = (4.0 / math.pi) * gap / (root_w * root_d * (root_d + root_w))
+    return (2.0 / math.pi) * (angular + mismatch), derivative
+
+
+@numba.njit(cache=True)
+def _variances(kind: int, square_sum: float, q: float) -> tuple[float, float]:
+    """(V(q), W(q)) = (E[φ²], E[φ'²]) at variance q."""
+    if kind == KIND_ABRELU:
+        return 0.5 * square_sum * q, 0.5 * square_sum
+    return (2.0 / math.pi) * math.asin(2.0 * q / (1.0 + 2.0 * q)), (4.0 / math.pi) / math.sqrt(
+        1.0 + 4.0 * q
+    )
+
+
+# --- exponent bookkeeping -------------------------------------------------------------
+
+
+@numba.njit(cache=True, inline="always")
+def _add(m1: float, x1: int, m2: float, x2: int) -> tuple[float, int]:
+    """m1·2^x1 + m2·2^x2 (both ≥ 0) as m·2^x with m ∈ [½, 2) (or 0)."""
+    if m1 == 0.0 and m2 == 0.0:
+        return 0.0, 0
+    e1 = x1 + math.frexp(m1)[1] if m1 != 0.0 else -(2**62)
+    e2 = x2 + math.frexp(m2)[1] if m2 != 0.0 else -(2**62)
+    top = max(e1, e2)
+    return _shift(m1, x1 - top) + _shift(m2, x2 - top), top
+
+
+@numba.njit(cache=True, inline="always")
+def _shift(m: float, x: int) -> float:
+    """m·2^x, 0 below the float64 range."""
+    if x == 0:
+        return m
+    if x < -1100:
+        return 0.0
+    return math.ldexp(m, x)
+
+
+# --- diagonals ------------------------------------------------------------------------
+
+
+@numba.njit(cache=True)
+def _snap(values: Array, rtol: float) -> None:
+    """core.deficits.snapped in place: values within rtol of a smaller one take its value."""
+    low, high = values.min(), values.max()
+    if low == high:
+        return
+    if high - low <= rtol * abs(high):
+        values[:] = low
+        return
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    representative = ordered[0]
+    for i in range(1, order.size):
+        if ordered[i] - ordered[i - 1] > rtol * abs(ordered[i]):
+            representative = ordered[i]
+        values[order[i]] = representative
+
+
+@numba.njit(cache=True)
+def _diagonal_shift(values: Array) -> int:
+    """Exponent by which the diagonal is rescaled (Track.normalise), 0 if in range."""
+    top = values.max()
+    if top > 0.0:
+        exponent = math.frexp(top)[1]
+        if abs(exponent) > DIAGONAL_LIMIT:
+            return exponent
+    return 0
+
+
+@numba.njit(cache=True)
+def _diagonals(
+    kind: int,
+    square_sum: float,
+    homogeneous: bool,
+    w2: float,
+    b2: float,
+    g0: Array,
+    depth: int,
+    slots: Integers,
+    rtol: float,
+) -> tuple[Array, Array, Integers, Integers, Integers, Array, Integers, Integers]:
+    """Per-point layer table [points, depth, FIELDS] and per-layer scalars of the recursion.
+
+    Returns (table, bias [depth], sigma_shift [depth], theta_shift [depth] (s − top, the
+    Σ and Θ scales relative to the common scale of Θ'), rescale [depth, 2] (the diagonal
+    renormalisation exponents of Σ and Θ entering layer l), diagonals [slots, 2, points],
+    scales [slots, 2], first (Σ¹'s renormalisation)).
+    """
+    points = g0.size
+    table = np.zeros((points, depth, FIELDS))
+    bias = np.zeros(depth)
+    sigma_shift = np.zeros(depth, np.int64)
+    theta_shift = np.zeros(depth, np.int64)
+    rescale = np.zeros((depth + 1, 2), np.int64)
+    outputs = int(slots.max()) + 1
+    diagonals = np.zeros((outputs, 2, points))
+    scales = np.zeros((outputs, 2), np.int64)
+    g = g0.copy()
+    s = 0
+    first = _diagonal_shift(g) if homogeneous else 0
+    if first != 0:
+        g = g * math.ldexp(1.0, -first)
+        s += first
+    h = g.copy()
+    sh = s
+    for layer in range(1, depth + 1):
+        slot = slots[layer]
+        if slot >= 0:
+            diagonals[slot, 0] = g
+            diagonals[slot, 1] = h
+            scales[slot, 0] = s
+            scales[slot, 1] = sh
+        if layer == depth:
+            break
+        beta = math.ldexp(b2, -s)
+        top = max(s, sh)
+        bias[layer] = beta
+        sigma_shift[layer] = s - top
+        theta_shift[layer] = sh - top
+        g_next = np.empty(points)
+        h_next = np.empty(points)
+        for i in range(points):
+            v, w = _variances(kind, square_sum, g[i])
+            v *= w2
+            w *= w2
+            p = math.ldexp(v + beta, s - top)
+            r = math.ldexp(w * h[i], sh - top)
+            row = table[i, layer]
+            row[F_RG] = math.sqrt(g[i])
+            row[F_Q] = g[i]
+            row[F_SV] = math.sqrt(v)
+            row[F_SVB] = math.sqrt(v + beta)
+            row[F_SD] = math.sqrt(w)
+            row[F_RTH] = math.sqrt(h[i])
+            row[F_SP] = math.sqrt(p)
+            row[F_SR] = math.sqrt(r)
+            row[F_ST] = math.sqrt(p + r)
+            if kind == KIND_ERF:
+                q = g[i]
+                row[F_IP] = 1.0 / (1.0 + 2.0 * q)
+                row[F_SRHO] = math.sqrt(2.0 * q / (1.0 + 2.0 * q))
+                row[F_ASIN] = math.asin(2.0 * q / (1.0 + 2.0 * q))
+                row[F_R2] = math.sqrt(1.0 + 4.0 * q)
+                row[F_R4] = math.sqrt(row[F_R2])
+            g_next[i] = v + beta
+            h_next[i] = p + r
+        _snap(g_next, rtol)
+        _snap(h_next, rtol)
+        g, h, sh = g_next, h_next, top
+        shift = _diagonal_shift(g) if homogeneous else 0
+        if shift != 0:
+            g = g * math.ldexp(1.0, -shift)
+            s += shift
+        rescale[layer + 1, 0] = shift
+        shift = _diagonal_shift(h)
+        if shift != 0:
+            h = h * math.ldexp(1.0, -shift)
+            sh += shift
+        rescale[layer + 1, 1] = shift
+    return (
+        table,
+        bias,
+        sigma_shift,
+        theta_shift,
+        rescale,
+        diagonals,
+        scales,
+        np.array([first], np.int64),
+    )
+
+
+# --- one entry through all layers -----------------------------------------------------
+
+
+@numba.njit(cache=True, inline="always")
+def _deficits(
+    kind: int, square_sum: float, jump: float, ra: Array, rb: Array, root: float, d: float
+) -> tuple[float, float]:
+    """(√(V1V2) − E[φφ], √(W1W2) − E[φ'φ']) at cosine deficit d ∈ [0, 2]."""
+    if kind == KIND_ABRELU:
+        theta = _angle(d)
+        gap = square_sum * math.pi * d - jump * _sin_minus_theta_cos(theta, d)
+        return root / TWO_PI * max(gap, 0.0), jump * theta / TWO_PI
+    return _erf_deficits(ra, rb, d)
+
+
+@numba.njit(cache=True, inline="always")
+def _slopes(
+    kind: int, square_sum: float, jump: float, q1: float, q2: float, root: float
+) -> tuple[float, float]:
+    """(a, b) of Activation.small_deficit_slopes (p = ½ for ABRelu, 1 for erf)."""
+    if kind == KIND_ABRELU:
+        return 0.5 * square_sum * root, jump * math.sqrt(2.0) / TWO_PI
+    d0 = 1.0 + 2.0 * q1 + 2.0 * q2
+    return (4.0 / math.pi) * root / math.sqrt(d0), 16.0 * q1 * q2 / (math.pi * d0**1.5)
+
+
+@numba.njit(cache=True, inline="always")
+def _write(
+    out_m: Array,
+    out_x: Integers,
+    bounds: Integers,
+    slot: int,
+    kernel: int,
+    a: int,
+    b: int,
+    m: float,
+    x: int,
+    mirror: bool,
+) -> None:
+    out_m[slot, kernel, a, b] = m
+    out_x[slot, kernel, a, b] = x
+    if mirror:
+        out_m[slot, kernel, b, a] = m
+        out_x[slot, kernel, b, a] = x
+    if m != 0.0:
+        bounds[slot, kernel, 0] = min(bounds[slot, kernel, 0], x)
+        bounds[slot, kernel, 1] = max(bounds[slot, kernel, 1], x)
+
+
+@numba.njit(cache=True)
+def _run_pair(
+    kind: int,
+    square_sum: float,
+    jump: float,
+    w2: float,
+    ta: Array,
+    tb: Array,
+    bias: Array,
+    sigma_shift: Integers,
+    theta_shift: Integers,
+    rescale: Integers,
+    slots: Integers,
+    depth: int,
+    es: float,
+    xs: int,
+    out_m: Array,
+    out_x: Integers,
+    bounds: Integers,
+    a: int,
+    b: int,
+    mirror: bool,
+) -> None:
+    """Advance one entry from depth 1 (Σ = Θ = es·2^xs) to ``depth``, writing each slot.
+
+    ``bounds[slot, kernel]`` accumulates (min, max) of the written exponents.
+    """
+    et, xt = es, xs
+    for layer in range(1, depth + 1):
+        slot = slots[layer]
+        if slot >= 0:
+            _write(out_m, out_x, bounds, slot, 0, a, b, es, xs, mirror)
+            _write(out_m, out_x, bounds, slot, 1, a, b, et, xt, mirror)
+        if layer == depth:
+            return
+        ra = ta[layer]
+        rb = tb[layer]
+        root = ra[F_RG] * rb[F_RG]
+        q1, q2 = ra[F_Q], rb[F_Q]
+        beta = bias[layer]
+        gap = 0.0
+        if beta > 0.0 and ra[F_SV] != rb[F_SV]:
+            diff = ra[F_SV] - rb[F_SV]
+            gap = beta * diff * diff / (ra[F_SVB] * rb[F_SVB] + ra[F_SV] * rb[F_SV] + beta)
+        cross = ra[F_SP] * rb[F_SR] - rb[F_SP] * ra[F_SR]
+        mismatch = 0.0
+        if cross != 0.0:
+            mismatch = (
+                cross * cross / (ra[F_ST] * rb[F_ST] + ra[F_SP] * rb[F_SP] + ra[F_SR] * rb[F_SR])
+            )
+        theta_e = _shift(et, xt)
+        theta_ab = ra[F_RTH] * rb[F_RTH] - theta_e
+        dot_root = ra[F_SD] * rb[F_SD]
+        fs = sigma_shift[layer]
+        ft = theta_shift[layer]
+        scaled = es / root if root > 0.0 else 0.0
+        if xs == 0:
+            linear = 0.0 < scaled < SMALLEST_NONLINEAR
+        else:
+            linear = es > 0.0 and xs + math.frexp(scaled)[1] < LINEAR_BELOW
+        if not linear:
+            d = min(max(_shift(scaled, xs), 0.0), 2.0)
+            d_phi, d_dphi = _deficits(kind, square_sum, jump, ra, rb, root, d)
+            es_new = w2 * d_phi + gap
+            if fs == 0 and ft == 0:
+                total = es_new + dot_root * theta_e + theta_ab * w2 * d_dphi + mismatch
+            else:
+                total = (
+                    _shift(es_new, fs)
+                    + dot_root * _shift(et, xt + ft)
+                    + theta_ab * w2 * d_dphi * math.ldexp(1.0, ft)
+                    + mismatch
+                )
+            es, xs = es_new, 0
+            et, xt = max(total, 0.0), 0
+        else:
+            slope, rise = _slopes(kind, square_sum, jump, q1, q2, root)
+            m0, m1 = 0.0, 0.0
+            if q1 != q2:
+                m0, m1 = _deficits(kind, square_sum, jump, ra, rb, root, 0.0)
+            s_m, s_x = _add(w2 * m0 + gap, 0, w2 * slope * scaled, xs)
+            if kind == KIND_ABRELU:  # power ½: keep the exponent even so its half is exact
+                odd = xs & 1
+                lin_m, lin_x = w2 * rise * math.sqrt(math.ldexp(scaled, odd)), (xs - odd) // 2
+            else:
+                lin_m, lin_x = w2 * rise * scaled, xs
+            dphi_m, dphi_x = _add(w2 * m1, 0, lin_m, lin_x)
+            total_m, total_x = _add(s_m, s_x + fs, dot_root * et, xt + ft)
+            total_m, total_x = _add(total_m, total_x, theta_ab * dphi_m, dphi_x + ft)
+            total_m, total_x = _add(total_m, total_x, mismatch, 0)
+            es, xs = s_m, s_x
+            et, xt = max(total_m, 0.0), total_x
+        xs -= rescale[layer + 1, 0]
+        xt -= rescale[layer + 1, 1]
+
+
+@numba.njit(cache=True, inline="always")
+def _first_deficit(a1: float, a2: float, b0: float, delta: float) -> float:
+    """Σ¹'s Cauchy–Schwarz deficit (core.kernels.first_layer), exponent 0."""
+    deficit = math.sqrt(a1 * a2) * delta
+    if b0 > 0.0 and a1 != a2:
+        gap = math.sqrt(a1) - math.sqrt(a2)
+        denominator = math.sqrt((a1 + b0) * (a2 + b0)) + math.sqrt(a1 * a2) + b0
+        deficit += b0 * gap * gap / denominator
+    return deficit
+
+
+@numba.njit(parallel=True, cache=True)
+def _run_pairs(
+    kind: int,
+    square_sum: float,
+    jump: float,
+    w2: float,
+    table: Array,
+    row_point: Integers,
+    column_point: Integers,
+    bias: Array,
+    sigma_shift: Integers,
+    theta_shift: Integers,
+    rescale: Integers,
+    slots: Integers,
+    depth: int,
+    delta: Array,
+    angular: Array,
+    b0: float,
+    first_shift: int,
+    tiles: Integers,
+    same: bool,
+    out_m: Array,
+    out_x: Integers,
+    bounds: Integers,
+) -> None:
+    """Every entry of the given tiles (a ≤ b only when ``same``), in parallel.
+
+    Σ¹'s deficit is √(A_aA_b) δ + σ_b0² (√A_a − √A_b)² / (√(Σ¹_aaΣ¹_bb) + √(A_aA_b) + σ_b0²)
+    with A = σ_w0²‖x‖²/d (``angular``) and δ = 1 − cos; ``tiles`` [k, 2]: the first row
+    and column of each TILE × TILE block; ``bounds`` [k, slots, 2, 2]: per tile, (min, max)
+    of the exponents written.
+    """
+    n1, n2 = delta.shape
+    for k in numba.prange(tiles.shape[0]):
+        tile_bounds = bounds[k]
+        tile_bounds[:, :, 0] = 2**62
+        tile_bounds[:, :, 1] = -(2**62)
+        row, column = tiles[k, 0], tiles[k, 1]
+        for a in range(row, min(row + TILE, n1)):
+            for b in range(max(a, column) if same else column, min(column + TILE, n2)):
+                if same and a == b:
+                    out_m[:, :, a, a] = 0.0
+                    out_x[:, :, a, a] = 0
+                    continue
+                _run_pair(
+                    kind,
+                    square_sum,
+                    jump,
+                    w2,
+                    table[row_point[a]],
+                    table[column_point[b]],
+                    bias,
+                    sigma_shift,
+                    theta_shift,
+                    rescale,
+                    slots,
+                    depth,
+                    _first_deficit(
+                        angular[row_point[a]], angular[column_point[b]], b0, delta[a, b]
+                    ),
+                    -first_shift,
+                    out_m,
+                    out_x,
+                    tile_bounds,
+                    a,
+                    b,
+                    same,
+                )
+
+
+@numba.njit(parallel=True, cache=True)
+def _rescaled(out_m: Array, out_x: Integers, t: int) -> None:
+    """out_m ← out_m·2^(out_x − t), in place (one slot and kernel)."""
+    n1, n2 = out_m.shape
+    for a in numba.prange(n1):
+        for b in range(n2):
+            out_m[a, b] = _shift(out_m[a, b], out_x[a, b] - t)
+
+
+def _deficit_exponent(top: int) -> int:
+    """The common exponent t ≤ 0 of an output deficit (as core.deficits.normalised: the
+    entries' own exponents are ≤ top and their mantissas below 2^200)."""
+    return top if top < -200 else 0
+
+
+def tiles(n1: int, n2: int, same: bool) -> Integers:
+    """[k, 2]: first row and column of the TILE × TILE blocks of an n1 × n2 loop (with
+    ``same`` only the blocks on or above the diagonal): a mirrored write b, a then stays
+    within a block's cache lines."""
+    rows, columns = np.meshgrid(np.arange(0, n1, TILE), np.arange(0, n2, TILE), indexing="ij")
+    keep = columns >= rows if same else np.ones(rows.shape, dtype=bool)
+    return np.ascontiguousarray(np.stack([rows[keep], columns[keep]], axis=1))
+
+
+def entry_states(
+    network: Network,
+    a1: Array,
+    a2: Array | None,
+    delta: Array,
+    same: bool,
+    depths: list[int],
+    progress: Progress,
+) -> list[LayerState]:
+    """Deviation-form Σ and Θ at ``depths`` from the inputs' first-layer quantities.
+
+    ``a1`` [n1], ``a2`` [n2]: σ_w0²‖x‖²/d of x1 and x2 (Σ¹_aa = a + σ_b0²); ``delta``
+    [n1, n2]: input cosine deficits 1 − cos. With ``same`` (x2 = x1) ``a2`` is ``a1``;
+    ``a2`` None: every x2 row has x1's single norm (the equal-norm table's grid).
+    """
+    found = entry_kind(network.activation)
+    assert found is not None
+    kind, square_sum, jump = found
+    depth = depths[-1]
+    slots = np.full(depth + 1, -1, np.int64)
+    slots[np.array(depths)] = np.arange(len(depths))
+    b0 = network.first_sigma_b2
+    n1, n2 = delta.shape
+    row_point = np.arange(n1)
+    if same or a2 is None:
+        angular = np.ascontiguousarray(a1, dtype=np.float64)
+        column_point = np.arange(n2) if same else np.zeros(n2, np.int64)
+    else:
+        angular = np.concatenate([a1, a2]).astype(np.float64)
+        column_point = n1 + np.arange(n2)
+    g0 = angular + b0
+    table, bias, sigma_shift, theta_shift, rescale, diagonals, scales, shift = _diagonals(
+        kind,
+        square_sum,
+        kind == KIND_ABRELU,  # positively homogeneous: Σ's diagonal may be rescaled
+        network.sigma_w2,
+        network.sigma_b2,
+        g0,
+        depth,
+        slots,
+        float(SNAP_RTOL),
+    )
+    out_m = np.empty((len(depths), 2, n1, n2))
+    out_x = np.empty((len(depths), 2, n1, n2), np.int32)
+    blocks = tiles(n1, n2, same)
+    chunks = np.array_split(blocks, max(1, min(8, (n1 * n2 * depth) // 2**24)))
+    bounds = []
+    done = 0
+    for chunk in chunks:
+        chunk_bounds = np.empty((chunk.shape[0], len(depths), 2, 2), np.int64)
+        _run_pairs(
+            kind,
+            square_sum,
+            jump,
+            network.sigma_w2,
+            table,
+            row_point,
+            column_point,
+            bias,
+            sigma_shift,
+            theta_shift,
+            rescale,
+            slots,
+            depth,
+            np.ascontiguousarray(delta),
+            angular,
+            b0,
+            int(shift[0]),
+            np.ascontiguousarray(chunk),
+            same,
+            out_m,
+            out_x,
+            chunk_bounds,
+        )
+        bounds.append(chunk_bounds)
+        done += chunk.shape[0]
+        if progress is not None:
+            progress(done / blocks.shape[0])
+    low = np.concatenate(bounds)[..., 0].min(axis=0)
+    high = np.concatenate(bounds)[..., 1].max(axis=0)
+    states = []
+    for slot, layer in enumerate(depths):
+        parts = []
+        for kernel in range(2):
+            top = int(high[slot, kernel])
+            t = _deficit_exponent(top) if top > -(2**62) else 0
+            if not int(low[slot, kernel]) == top == t:
+                _rescaled(out_m[slot, kernel], out_x[slot, kernel], t)
+            g = diagonals[slot, kernel]
+            parts.append(
+                DeviationPart(
+                    g1=g[:n1].copy(),
+                    g2=g[column_point],
+                    deficit=out_m[slot, kernel],
+                    log10_scale=int(scales[slot, kernel]) * LOG10_2,
+                    log10_deficit_scale=t * LOG10_2,
+                )
+            )
+        states.append(LayerState(layer, parts[0], parts[1]))
+    return states
