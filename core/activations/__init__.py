@@ -17,6 +17,7 @@ from core.activations import smooth
 from core.activations.base import Activation, ActivationInfo, ParameterInfo
 from core.activations.closed_forms import ABRelu, Cos, Erf, Identity, Sin
 from core.activations.gelu import Gelu
+from core.activations.large_variance import SigmoidLarge, TanhLarge
 from core.activations.numerical import Numerical
 from core.errors import UnknownActivationError
 
@@ -65,13 +66,17 @@ _REGISTRY: dict[str, _Entry] = {
         lambda p: Cos("cos", p), (), True, "φ(x) = cos(x); E[φ(u)φ(v)] = e^(−(q1+q2)/2)·cosh(q12)"
     ),
     "tanh": _Entry(
-        lambda p: Numerical("tanh", p, False, smooth.QUADRATURE, *smooth.TANH),
+        lambda p: Numerical(
+            "tanh", p, False, smooth.QUADRATURE_LARGE, *smooth.TANH, large=TanhLarge()
+        ),
         (),
         False,
         "φ(x) = tanh(x)",
     ),
     "sigmoid": _Entry(
-        lambda p: Numerical("sigmoid", p, False, smooth.QUADRATURE, *smooth.SIGMOID),
+        lambda p: Numerical(
+            "sigmoid", p, False, smooth.QUADRATURE_LARGE, *smooth.SIGMOID, large=SigmoidLarge()
+        ),
         (),
         False,
         "φ(x) = 1/(1 + e^(−x))",

@@ -1,8 +1,9 @@
 """Activations without closed forms: Gaussian expectations by quadrature (Mehler series).
 
-One-dimensional expectations E[f(√q z)] use the trapezoidal rule in z on [−75, 75] with
-step 1/40 (6001 nodes). For f analytic in a strip |Im x| < a (tanh: a = π/2) the error
-is ~exp(−2π a/(40·√q)·…): below 1e-15 relative for q ≲ 50.
+One-dimensional expectations E[f(√q z)] use the trapezoidal rule in z on [−13, 13] (the
+Gaussian weight is below 1e-36 beyond) with a step sized to q: h = 2π/(25√q + 10), down
+to h ≈ 1/400 (q ≈ 1e4). For f analytic in a strip |Im x| < π/2 (tanh; sigmoid, softplus
+and silu have π) the aliasing error is ~exp(−(2π/h − 9)·π/(2√q)) < 1e-16.
 
 Two-dimensional expectations use Mehler's expansion in the orthonormal Hermite
 polynomials h_k: with α_k(q) = E[φ(√q z) h_k(z)],
@@ -10,63 +11,104 @@ polynomials h_k: with α_k(q) = E[φ(√q z) h_k(z)],
     E[φ(u) φ(v)] = Σ_k c^k α_k(q1) α_k(q2),
 
 and likewise with β_k(q) = E[φ'(√q z) h_k(z)] for E[φ'(u) φ'(v)]. The coefficients are
-computed once per distinct variance q (by the 1-D rule above, through the Hermite
-functions ψ_k(z) = h_k(z) e^{−z²/4}/(2π)^{1/4}), so a kernel layer with n1 + n2 distinct
-diagonals costs n1 + n2 one-dimensional quadratures plus K terms per entry. The series is
-truncated at the first K where the tail Σ_{k≥K} α_k² is below ``TAIL`` · V(q): the error
-of every expectation is then ≤ 1e-14 relative, for every c in [−1, 1]. K grows linearly
-with q (tanh: K ≈ 110 q); beyond ``MAX_TERMS`` a :class:`NumericalError` is raised rather
-than a less accurate number returned.
+computed once per distinct variance q, through the Hermite functions ψ_k(z) = h_k(z)
+e^{−z²/4}/(2π)^{1/4}, on a grid whose step resolves both ψ_{K−1} and f(√q z):
+h ≤ min(π/(√K + 10), 2π/(√K + 25√q + 10)), for K = 32, 64, … terms until the series has
+converged (steps are powers of 2^{-1/8}, so rows of nearby q share one table of ψ_k).
+The series is truncated at the first K where the tail Σ_{k≥K} α_k² is below ``TAIL`` · V(q):
+the error of every expectation is then ≤ 1e-14 relative, for every c in [−1, 1]. K grows
+linearly with q (tanh: K ≈ 115 q); beyond ``MAX_TERMS`` the activation's large-variance
+rule is used (:mod:`core.activations.large_variance`, tanh and sigmoid) or a
+:class:`NumericalError` is raised rather than a less accurate number returned.
 
-Deficits need no cancellation: with T = Σ_{k<K} α_k² (the truncated V),
+Per entry the sum stops once |c|^k times the coefficients' remaining norms is below 2^-53
+of the partial sum (few terms unless |c| is near 1). Deficits need no cancellation: with
+T = Σ_{k<K} α_k² (the truncated V),
 
     √(T1T2) − E[φ(u)φ(v)] = Σ_k α_k(q1)α_k(q2)(1 − c^k)
                             + ½ Σ_k (α_k(q1) − α_k(q2))² − ½(√T1 − √T2)²,
 
-with 1 − c^{k+1} = δ + c(1 − c^k) accumulated from δ = 1 − c.
+with 1 − c^{k+1} = δ + c(1 − c^k) accumulated from δ = 1 − c. Where the bound
+√(T1T2)·[1 − √((1 − F1)(1 − F2)) − |c|√(F1F2)] on the deficit (F = share of T outside
+k = 0) is at least 1/64 of √(T1T2) and c ≤ ½, the deficit is √(T1T2) minus the short sum
+instead (at most 6 bits lost). Symmetric kernels (q1 = q2ᵀ, c = cᵀ) are summed once per
+pair.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
-from typing import cast
+from functools import lru_cache
+from typing import Any, cast
 
 import numba
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
+from threadpoolctl import ThreadpoolController
 
 from core.activations.base import Activation, Array, as_array, clipped_cosine_deficits
+from core.activations.large_variance import TanhLarge
 from core.errors import NumericalError
 
-#: trapezoidal step and half-width of the z grid
-STEP = 1.0 / 40.0
-HALF_WIDTH = 75.0
-#: most Hermite terms kept (the grid resolves ψ_k to 1e-15 for k ≲ 900)
-MAX_TERMS = 700
+#: half-width of the z grids
+HALF_WIDTH = 13.0
+#: finest grid index: step 2^{-69/8} ≈ 1/400 (10,401 nodes)
+FINEST = 69
+#: most Hermite terms kept
+MAX_TERMS = 4096
+#: fewest terms computed (the series length K is then found from the tail)
+MIN_TERMS = 32
 #: relative tail Σ_{k≥K} α_k² / V at which the series is truncated
 TAIL = 1e-15
-#: rows of q evaluated at once (bounds the temporary [rows, 6001] array)
+#: rows of q evaluated at once (bounds the temporary [rows, nodes] array)
 CHUNK = 256
+#: calls with fewer entries are summed in one thread
+PARALLEL_ENTRIES = 65536
+#: f(√q z) is sampled only on grids where 25√q < RESOLVABLE·(√K + 10) (tanh converges at
+#: 25√q ≈ 2.3(√K + 10), the smoother activations at larger ratios)
+RESOLVABLE = 6.0
+#: fraction of the terms computed that the series may use (the rest must be in the tail)
+USABLE = 0.75
 
 Function = Callable[[Array], Array]
+Indices = NDArray[np.integer[Any]]
+Mask = NDArray[np.bool_]
+
+#: the coefficient products are small GEMMs; BLAS's own threads (contending with numba's
+#: and other processes') made them ~5x slower than one thread on a 2-core machine
+_BLAS = ThreadpoolController()
 
 #: per-(activation, function, q) memo of Hermite coefficients and moments: a deep network's
 #: variances settle on a fixed point, after which every layer reuses the same rows
 _MEMO: dict[tuple[object, ...], Array] = {}
 MEMO_SIZE = 4096
+#: per-(activation, function): largest series length per unit variance seen, K/(q + 0.1)
+_TERMS_PER_Q: dict[tuple[object, ...], float] = {}
 
 
-@cache
-def _grid() -> tuple[Array, Array]:
-    """z nodes and the Hermite functions ψ_k(z_j)·√STEP, shape [MAX_TERMS, nodes]."""
-    count = round(HALF_WIDTH / STEP)
-    z = np.arange(-count, count + 1, dtype=np.float64) * STEP
-    psi = np.empty((MAX_TERMS, z.size))
-    psi[0] = np.exp(-z * z / 4) / (2 * np.pi) ** 0.25 * np.sqrt(STEP)
+def _step_index(bound: Array) -> Array:
+    """Smallest m with 2^{-m/8} ≤ bound (grid steps are powers of 2^{-1/8}), at most
+    FINEST (the moments of softplus and silu are asked for at any q; above q ≈ 1e4 their
+    grid stops refining: the relative error grows like e^{-2π²/(h√q)})."""
+    return np.clip(np.ceil(-8.0 * np.log2(bound)), 0, FINEST).astype(np.int64)
+
+
+def _nodes(index: int) -> tuple[Array, float]:
+    step = 2.0 ** (-index / 8.0)
+    count = math.ceil(HALF_WIDTH / step)
+    return np.arange(-count, count + 1, dtype=np.float64) * step, step
+
+
+@lru_cache(maxsize=8)
+def _hermite_table(index: int, terms: int) -> tuple[Array, Array]:
+    """z nodes of grid ``index`` and ψ_k(z_j)·√step for k < ``terms``, shape [terms, nodes]."""
+    z, step = _nodes(index)
+    psi = np.empty((terms, z.size))
+    psi[0] = np.exp(-z * z / 4) / (2 * np.pi) ** 0.25 * np.sqrt(step)
     psi[1] = z * psi[0]
-    for k in range(1, MAX_TERMS - 1):
+    for k in range(1, terms - 1):
         psi[k + 1] = (z * psi[k] - np.sqrt(k) * psi[k - 1]) / np.sqrt(k + 1)
     z.setflags(write=False)
     psi.setflags(write=False)
@@ -74,82 +116,252 @@ def _grid() -> tuple[Array, Array]:
 
 
 def expectation(f: Function, q: ArrayLike) -> Array:
-    """E[f(√q z)], z ~ N(0, 1), elementwise over q ≥ 0 (trapezoidal rule)."""
+    """E[f(√q z)], z ~ N(0, 1), elementwise over q ≥ 0 (trapezoidal rule sized to q)."""
     q = as_array(q)
     unique, inverse = np.unique(q, return_inverse=True)
-    z, psi = _grid()
-    weight = psi[0] * psi[0]
+    roots = np.sqrt(np.maximum(unique, 0.0))
+    index = _step_index(2 * np.pi / (25 * roots + 10))
     out = np.empty(unique.size)
-    for start in range(0, unique.size, CHUNK):
-        roots = np.sqrt(np.maximum(unique[start : start + CHUNK], 0.0))
-        out[start : start + CHUNK] = f(roots[:, None] * z) @ weight
+    for m in np.unique(index):
+        rows = np.flatnonzero(index == m)
+        z, step = _nodes(int(m))
+        weight = np.exp(-z * z / 2) * (step / np.sqrt(2 * np.pi))
+        for start in range(0, rows.size, CHUNK):
+            part = rows[start : start + CHUNK]
+            out[part] = f(roots[part, None] * z) @ weight
     return out[inverse].reshape(q.shape)
 
 
-def hermite_coefficients(f: Function, q: Array) -> Array:
-    """α_k(q) = E[f(√q z) h_k(z)] for k < MAX_TERMS, shape [q.size, MAX_TERMS]."""
-    z, psi = _grid()
-    out = np.empty((q.size, MAX_TERMS))
-    for start in range(0, q.size, CHUNK):
-        roots = np.sqrt(np.maximum(q[start : start + CHUNK], 0.0))
-        out[start : start + CHUNK] = (f(roots[:, None] * z) * psi[0]) @ psi.T
-    return out
-
-
-def series_length(coefficients: Array, what: str, q: Array) -> int:
-    """Smallest K with Σ_{k≥K} α_k² ≤ TAIL · Σ_k α_k² for every row; NumericalError if none."""
+def series_lengths(coefficients: Array) -> tuple[Array, Array]:
+    """Per row: smallest K with Σ_{k≥K} α_k² ≤ TAIL · Σ_k α_k², and whether K ≤ USABLE·width."""
     squares = coefficients * coefficients
     suffix = np.cumsum(squares[:, ::-1], axis=1)[:, ::-1]
-    total = suffix[:, 0]
-    converged = suffix <= TAIL * total[:, None]
-    if not np.all(converged[:, -1]):
-        worst = float(np.max(q[~converged[:, -1]]))
-        raise NumericalError(
-            f"the Hermite series of {what} does not converge to 1e-15 within {MAX_TERMS} "
-            f"terms at pre-activation variance q = {worst:.6g}: the activation is too steep "
-            "at this scale for the numerical quadrature (use smaller weight/input variances)"
-        )
-    return int(np.max(np.argmax(converged, axis=1))) + 1
+    converged = suffix <= TAIL * suffix[:, :1]
+    lengths = np.where(np.any(converged, axis=1), np.argmax(converged, axis=1), squares.shape[1])
+    lengths = np.maximum(lengths, 1)
+    return lengths, lengths <= USABLE * coefficients.shape[1]
+
+
+def hermite_coefficients(
+    f: Function, q: Array, what: str = "φ", least: ArrayLike = 0
+) -> list[Array]:
+    """Rows α_k(q) = E[f(√q z) h_k(z)], each for k below its grid's term count (a power of
+    two ≥ ``least`` per row, converged within USABLE of it). NumericalError where
+    MAX_TERMS terms do not suffice."""
+    roots = np.sqrt(np.maximum(q, 0.0))
+    rows: list[Array] = [np.zeros(0)] * q.size
+    start = np.full(q.size, MIN_TERMS)
+    wanted = np.broadcast_to(as_array(least), q.shape)
+    while np.any(start < wanted):
+        start = np.where(start < wanted, 2 * start, start)
+    start = np.minimum(start, 2 * MAX_TERMS)
+    pending = np.arange(q.size)
+    terms = int(np.min(start))
+    with _BLAS.limit(limits=1, user_api="blas"):
+        _fill(f, q, what, roots, rows, start, pending, terms)
+    return rows
+
+
+def _fill(
+    f: Function,
+    q: Array,
+    what: str,
+    roots: Array,
+    rows: list[Array],
+    start: Indices,
+    pending: Indices,
+    terms: int,
+) -> None:
+    """The passes of :func:`hermite_coefficients`, doubling the term count."""
+    while pending.size:
+        hermite = math.sqrt(terms) + 10
+        if terms > MAX_TERMS:
+            worst = float(np.max(q[pending]))
+            raise NumericalError(
+                f"the Hermite series of {what} does not converge to 1e-15 within {MAX_TERMS} "
+                f"terms at pre-activation variance q = {worst:.6g}: the activation is too "
+                "steep at this scale for the numerical quadrature (use smaller weight/input "
+                "variances)"
+            )
+        # f(√q z) finer than ψ_terms resolves cannot converge in this many terms (and would
+        # need a grid of ~√q nodes): those rows wait for a larger count
+        active = pending[(start[pending] <= terms) & (25 * roots[pending] < RESOLVABLE * hermite)]
+        bound = np.minimum(np.pi / hermite, 2 * np.pi / (math.sqrt(terms) + 25 * roots + 10))
+        index = _step_index(bound[active])
+        for m in np.unique(index):
+            group = active[index == m]
+            z, psi = _hermite_table(int(m), terms)
+            for first in range(0, group.size, CHUNK):
+                part = group[first : first + CHUNK]
+                block = (f(roots[part, None] * z) * psi[0]) @ psi.T
+                ok = series_lengths(block)[1]
+                for g, row, good in zip(part, block, ok, strict=True):
+                    if good:
+                        rows[g] = row
+                    else:
+                        start[g] = 2 * terms
+        pending = np.array([g for g in pending if rows[g].size == 0], dtype=np.int64)
+        terms *= 2
+
+
+@numba.njit(cache=True)
+def _entry(
+    coef: Array,
+    norms: Array,
+    suffix: Array,
+    share: Array,
+    i: int,
+    j: int,
+    c: float,
+    d: float,
+    want_deficit: bool,
+) -> tuple[float, float]:
+    """(Σ_k c^k α_iα_j, √(T_iT_j) − that sum) for one entry (see module doc); the deficit
+    is 0 unless ``want_deficit``, the sum is 0 where only the deficit's full form is used."""
+    terms = coef.shape[1]
+    scale = norms[i] * norms[j]
+    bound = (
+        1.0
+        - math.sqrt((1.0 - share[i]) * (1.0 - share[j]))
+        - abs(c) * math.sqrt(share[i] * share[j])
+    )
+    if not want_deficit or bound * 64.0 >= 1.0:
+        power = 1.0
+        acc = 0.0
+        for k in range(terms):
+            acc += power * coef[i, k] * coef[j, k]
+            power *= c
+            if k % 4 == 3 and abs(power) * suffix[i, k + 1] * suffix[j, k + 1] <= 1.1e-16 * abs(
+                acc
+            ):
+                break
+        return acc, max(scale - acc, 0.0) if want_deficit else 0.0
+    gap = 0.0  # 1 − c^k
+    angular = 0.0
+    inner = 0.0
+    for k in range(terms):
+        ab = coef[i, k] * coef[j, k]
+        inner += ab
+        angular += gap * ab
+        gap = d + c * gap
+    angular = max(angular, 0.0)
+    if i == j:
+        return 0.0, angular
+    if angular >= 1e-2 * scale:  # the mismatch √(T_iT_j) − Σ α_iα_j loses ≤ 1e-14·scale
+        return 0.0, angular + max(scale - inner, 0.0)
+    spread = 0.0
+    for k in range(terms):
+        diff = coef[i, k] - coef[j, k]
+        spread += diff * diff
+    root_gap = norms[i] - norms[j]
+    return 0.0, angular + max(0.5 * spread - 0.5 * root_gap * root_gap, 0.0)
 
 
 @numba.njit(parallel=True, cache=True)
 def _mehler(
-    coef: Array, norms: Array, rows1: Array, rows2: Array, cosine: Array, delta: Array
+    coef: Array,
+    norms: Array,
+    suffix: Array,
+    share: Array,
+    rows1: Indices,
+    rows2: Indices,
+    cosine: Array,
+    delta: Array,
+    want_deficit: bool,
 ) -> tuple[Array, Array]:
-    """Σ_k c^k α_kα'_k and the deficit √(T T') − that sum, per entry (see module doc).
-
-    ``coef`` [rows, K] are the truncated coefficients, ``norms`` their √T per row.
-    """
+    """Sum and deficit per entry of flat arrays (threads)."""
     size = cosine.size
-    terms = coef.shape[1]
     value = np.empty(size)
     deficit = np.empty(size)
     for p in numba.prange(size):
-        i = rows1[p]
-        j = rows2[p]
-        c = cosine[p]
-        d = delta[p]
-        power = 1.0
-        gap = 0.0  # 1 − c^k
-        acc = 0.0
-        angular = 0.0
-        for k in range(terms):
-            ab = coef[i, k] * coef[j, k]
-            acc += power * ab
-            angular += gap * ab
-            gap = d + c * gap
-            power *= c
-        mismatch = 0.0
-        if i != j:
-            spread = 0.0
-            for k in range(terms):
-                diff = coef[i, k] - coef[j, k]
-                spread += diff * diff
-            root_gap = norms[i] - norms[j]
-            mismatch = max(0.5 * spread - 0.5 * root_gap * root_gap, 0.0)
-        value[p] = acc
-        deficit[p] = max(angular, 0.0) + mismatch
+        value[p], deficit[p] = _entry(
+            coef, norms, suffix, share, rows1[p], rows2[p], cosine[p], delta[p], want_deficit
+        )
     return value, deficit
+
+
+@numba.njit(cache=True)
+def _mehler_serial(
+    coef: Array,
+    norms: Array,
+    suffix: Array,
+    share: Array,
+    rows1: Indices,
+    rows2: Indices,
+    cosine: Array,
+    delta: Array,
+    want_deficit: bool,
+) -> tuple[Array, Array]:
+    """As :func:`_mehler` in one thread (small calls: no thread-pool start-up)."""
+    size = cosine.size
+    value = np.empty(size)
+    deficit = np.empty(size)
+    for p in range(size):
+        value[p], deficit[p] = _entry(
+            coef, norms, suffix, share, rows1[p], rows2[p], cosine[p], delta[p], want_deficit
+        )
+    return value, deficit
+
+
+@numba.njit(parallel=True, cache=True)
+def _mehler_symmetric(
+    coef: Array,
+    norms: Array,
+    suffix: Array,
+    share: Array,
+    rows: Indices,
+    cosine: Array,
+    delta: Array,
+    want_deficit: bool,
+) -> tuple[Array, Array]:
+    """As :func:`_mehler` on an [n, n] kernel with rows1 = rows2 and symmetric c, δ: each
+    pair once (the per-entry sums are symmetric in (i, j) bit for bit). Rows t and n−1−t
+    share an iteration, so that the threads get equal work."""
+    n = rows.size
+    value = np.empty((n, n))
+    deficit = np.empty((n, n))
+    for t in numba.prange((n + 1) // 2):
+        for pick in range(2):
+            a = t + pick * (n - 1 - 2 * t)
+            if pick == 1 and a == t:
+                continue
+            for b in range(a, n):
+                v, e = _entry(
+                    coef,
+                    norms,
+                    suffix,
+                    share,
+                    rows[a],
+                    rows[b],
+                    cosine[a, b],
+                    delta[a, b],
+                    want_deficit,
+                )
+                value[a, b] = v
+                value[b, a] = v
+                deficit[a, b] = e
+                deficit[b, a] = e
+    return value, deficit
+
+
+@dataclass(frozen=True)
+class _Series:
+    """Truncated coefficient rows of one function at the unique variances of a call."""
+
+    coef: Array
+    norms: Array
+    suffix: Array
+    share: Array
+
+    @classmethod
+    def of(cls, coef: Array) -> _Series:
+        squares = coef * coef
+        tails = np.zeros((coef.shape[0], coef.shape[1] + 1))
+        tails[:, :-1] = np.cumsum(squares[:, ::-1], axis=1)[:, ::-1]
+        total = tails[:, 0]
+        safe = np.where(total > 0.0, total, 1.0)
+        share = np.where(total > 0.0, np.clip((total - squares[:, 0]) / safe, 0.0, 1.0), 1.0)
+        return cls(np.ascontiguousarray(coef), np.sqrt(total), np.sqrt(tails), share)
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,6 +371,8 @@ class Numerical(Activation):
     phi: Function = field(default=np.tanh, repr=False)
     dphi: Function = field(default=np.tanh, repr=False)
     ddphi: Function = field(default=np.tanh, repr=False)
+    #: the rule used above its threshold variance (None: the Mehler series everywhere)
+    large: TanhLarge | None = field(default=None, repr=False)
 
     def variance(self, q: ArrayLike) -> Array:
         return self._moment("V", lambda x: self.phi(x) ** 2, q)
@@ -171,86 +385,192 @@ class Numerical(Activation):
 
     def _moment(self, kind: str, f: Function, q: ArrayLike) -> Array:
         q = as_array(q)
+        if self.large is not None and np.any(q > self.large.threshold):
+            out = np.empty(q.shape)
+            big = q > self.large.threshold
+            if not np.all(big):
+                out[~big] = self._moment(kind, f, q[~big])
+            out[big] = self.large.moments(q[big])[("V", "W", "dV").index(kind)]
+            return out
         unique, inverse = np.unique(q, return_inverse=True)
-        values = self._memoised(kind, unique, lambda missing: expectation(f, missing)[:, None])
-        return values[:, 0][inverse].reshape(q.shape)
+        rows = self._memoised(kind, unique, lambda missing: list(expectation(f, missing)[:, None]))
+        values = np.array([row[0] for row in rows]) if rows else np.zeros(0)
+        return values[inverse].reshape(q.shape)
 
-    def _coefficients(self, kind: str, f: Function, q: Array) -> Array:
-        """Hermite coefficient rows [q.size, MAX_TERMS] of f(√q z) (q unique)."""
-        return self._memoised(kind, q, lambda missing: hermite_coefficients(f, missing))
+    def _coefficients(self, what: str, f: Function, q: Array) -> Array:
+        """Hermite rows of f(√q z) (q unique) to the longest series length K among them:
+        the truncation error of Σ α_k(q1)α_k(q2) is then ≤ √(tail1·tail2) ≤ 1e-15·√(T1T2).
 
-    def _memoised(self, kind: str, q: Array, compute: Callable[[Array], Array]) -> Array:
+        The term count tried first is learnt from earlier rows (K/q of this function), so
+        that most rows are computed once.
+        """
+        per_q = _TERMS_PER_Q.get(self._key(what), 0.0)
+        rows = self._memoised(
+            what, q, lambda missing: hermite_coefficients(f, missing, what, per_q * missing)
+        )
+        lengths = np.zeros(q.size, dtype=np.int64)
+        for width in {row.size for row in rows}:
+            same = [i for i, row in enumerate(rows) if row.size == width]
+            lengths[same] = series_lengths(np.stack([rows[i] for i in same]))[0]
+        _TERMS_PER_Q[self._key(what)] = max(per_q, float(np.max(lengths / (q + 0.1))))
+        terms = int(np.max(lengths))
+        short = [i for i, row in enumerate(rows) if row.size < terms]
+        if short:
+            longer = hermite_coefficients(f, q[short], what, terms)
+            for i, row in zip(short, longer, strict=True):
+                rows[i] = row
+            self._remember(what, {float(q[i]): rows[i] for i in short})
+        return np.stack([row[:terms] for row in rows])
+
+    def _memoised(
+        self, kind: str, q: Array, compute: Callable[[Array], list[Array]]
+    ) -> list[Array]:
         """Rows of ``compute`` for the unique values ``q``, from the memo where it has them.
 
         The rows are gathered before the memo may be cleared to make room, so a call never
         depends on what a full memo evicts.
         """
         if q.size == 0 or q.size > MEMO_SIZE:
-            return compute(q)
-        key = (self.name, tuple(sorted(self.params.items())), kind)
+            return list(compute(q))
+        key = self._key(kind)
         rows = {v: _MEMO.get((*key, v)) for v in q.tolist()}
         missing = [v for v, row in rows.items() if row is None]
         if missing:
             computed = dict(zip(missing, compute(np.array(missing)), strict=True))
             rows.update(computed)
-            if len(_MEMO) + len(computed) > MEMO_SIZE:
-                _MEMO.clear()
-            _MEMO.update({(*key, v): row for v, row in computed.items()})
-        return np.stack([cast(Array, rows[v]) for v in q.tolist()])
+            self._remember(kind, computed)
+        return [cast(Array, rows[v]) for v in q.tolist()]
+
+    def _key(self, kind: str) -> tuple[object, ...]:
+        return (self.name, tuple(sorted(self.params.items())), kind)
+
+    def _remember(self, kind: str, computed: dict[float, Array]) -> None:
+        if len(_MEMO) + len(computed) > MEMO_SIZE:
+            _MEMO.clear()
+        key = self._key(kind)
+        _MEMO.update({(*key, v): row for v, row in computed.items()})
 
     def correlation(self, q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
         c, minus, _ = clipped_cosine_deficits(q1, q2, q12)
-        return self._series(self.phi, "φ", q1, q2, c, minus)[0]
+        return self._pairs(False, q1, q2, c, minus, False)[0]
 
     def derivative_correlation(self, q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
         c, minus, _ = clipped_cosine_deficits(q1, q2, q12)
-        return self._series(self.dphi, "φ'", q1, q2, c, minus)[0]
+        return self._pairs(True, q1, q2, c, minus, False)[0]
 
     def correlation_deficit(self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike) -> Array:
         d = np.clip(as_array(delta), 0.0, 2.0)
-        return self._series(self.phi, "φ", q1, q2, 1.0 - d, d)[1]
+        return self._pairs(False, q1, q2, 1.0 - d, d, True)[1]
 
     def derivative_correlation_deficit(
         self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike
     ) -> Array:
         d = np.clip(as_array(delta), 0.0, 2.0)
-        return self._series(self.dphi, "φ'", q1, q2, 1.0 - d, d)[1]
+        return self._pairs(True, q1, q2, 1.0 - d, d, True)[1]
 
     def small_deficit_slopes(self, q1: ArrayLike, q2: ArrayLike) -> tuple[Array, Array, float]:
-        """a = Σ k α_k α'_k and b = Σ k β_k β'_k (from 1 − c^k ≈ k δ)."""
-        a = self._slope(self.phi, "φ", q1, q2)
-        b = self._slope(self.dphi, "φ'", q1, q2)
+        """a = Σ k α_k α'_k and b = Σ k β_k β'_k (from 1 − c^k ≈ k δ); above the large-q
+        threshold √(q1q2)·E[φ'φ'] and √(q1q2)·E[φ''φ''] at c = 1."""
+        q1, q2 = np.broadcast_arrays(as_array(q1), as_array(q2))
+        big = self._big(q1, q2)
+        if self.large is None or not np.any(big):
+            return self._slope(self.phi, "φ", q1, q2), self._slope(self.dphi, "φ'", q1, q2), 1.0
+        a, b = np.empty(q1.shape), np.empty(q1.shape)
+        if not np.all(big):
+            a[~big] = self._slope(self.phi, "φ", q1[~big], q2[~big])
+            b[~big] = self._slope(self.dphi, "φ'", q1[~big], q2[~big])
+        a[big], b[big] = self.large.slopes(q1[big], q2[big])
         return a, b, 1.0
+
+    def _big(self, q1: Array, q2: Array) -> Mask:
+        """Entries for the large-variance rule: max(q1, q2) above its threshold."""
+        if self.large is None:
+            return np.zeros(q1.shape, dtype=bool)
+        return np.maximum(q1, q2) > self.large.threshold
+
+    def _pairs(
+        self,
+        derivative: bool,
+        q1: ArrayLike,
+        q2: ArrayLike,
+        c: Array,
+        d: Array,
+        want_deficit: bool,
+    ) -> tuple[Array, Array]:
+        """(E[f(u)f(v)], its deficit) for f = φ or φ': Mehler below the large-variance
+        threshold, the large-variance rule above it."""
+        f, what = (self.dphi, "φ'") if derivative else (self.phi, "φ")
+        q1, q2 = as_array(q1), as_array(q2)
+        shape = np.broadcast_shapes(q1.shape, q2.shape, c.shape, d.shape)
+        big = self._big(*np.broadcast_arrays(q1, q2))
+        if self.large is None or not np.any(big):
+            return self._series(f, what, q1, q2, c, d, want_deficit)
+        q1f, q2f, cf, df = (np.broadcast_to(x, shape) for x in (q1, q2, c, d))
+        big = np.broadcast_to(big, shape)
+        value, deficit = np.empty(shape), np.empty(shape)
+        small = ~big
+        if np.any(small):
+            value[small], deficit[small] = self._series(
+                f, what, q1f[small], q2f[small], cf[small], df[small], want_deficit
+            )
+        value[big], deficit[big] = self.large.pairs(
+            derivative, q1f[big], q2f[big], df[big], want_deficit
+        )
+        return value, deficit
 
     def _slope(self, f: Function, what: str, q1: ArrayLike, q2: ArrayLike) -> Array:
         q1, q2 = np.broadcast_arrays(as_array(q1), as_array(q2))
         unique, inverse = np.unique(np.concatenate([q1.ravel(), q2.ravel()]), return_inverse=True)
         coefficients = self._coefficients(what, f, unique)
-        terms = series_length(coefficients, what, unique)
-        kept = coefficients[:, :terms]
-        weighted = kept * np.arange(terms)
+        weighted = coefficients * np.arange(coefficients.shape[1])
         rows1 = inverse[: q1.size]
         rows2 = inverse[q1.size :]
-        return np.einsum("pk,pk->p", weighted[rows1], kept[rows2]).reshape(q1.shape)
+        return np.einsum("pk,pk->p", weighted[rows1], coefficients[rows2]).reshape(q1.shape)
 
     def _series(
-        self, f: Function, what: str, q1: ArrayLike, q2: ArrayLike, c: Array, d: Array
+        self,
+        f: Function,
+        what: str,
+        q1: ArrayLike,
+        q2: ArrayLike,
+        c: Array,
+        d: Array,
+        want_deficit: bool,
     ) -> tuple[Array, Array]:
         """Mehler sum and deficit over the broadcast shape, coefficients per distinct q."""
         q1, q2 = as_array(q1), as_array(q2)
         shape = np.broadcast_shapes(q1.shape, q2.shape, c.shape, d.shape)
         unique, inverse = np.unique(np.concatenate([q1.ravel(), q2.ravel()]), return_inverse=True)
-        rows1 = np.broadcast_to(inverse[: q1.size].reshape(q1.shape), shape).ravel()
-        rows2 = np.broadcast_to(inverse[q1.size :].reshape(q2.shape), shape).ravel()
-        coefficients = self._coefficients(what, f, unique)
-        terms = series_length(coefficients, what, unique)
-        kept = np.ascontiguousarray(coefficients[:, :terms])
-        value, deficit = _mehler(
-            kept,
-            np.sqrt(np.sum(kept * kept, axis=1)),
-            np.ascontiguousarray(rows1),
-            np.ascontiguousarray(rows2),
+        series = _Series.of(self._coefficients(what, f, unique))
+        args = (series.coef, series.norms, series.suffix, series.share)
+        rows1 = inverse[: q1.size].reshape(q1.shape)
+        rows2 = inverse[q1.size :].reshape(q2.shape)
+        if _symmetric(rows1, rows2, c, d, shape):
+            c2 = np.ascontiguousarray(np.broadcast_to(c, shape))
+            d2 = np.ascontiguousarray(np.broadcast_to(d, shape))
+            return _mehler_symmetric(*args, rows1.ravel(), c2, d2, want_deficit)
+        kernel = _mehler if math.prod(shape) >= PARALLEL_ENTRIES else _mehler_serial
+        value, deficit = kernel(
+            *args,
+            np.ascontiguousarray(np.broadcast_to(rows1, shape)).ravel(),
+            np.ascontiguousarray(np.broadcast_to(rows2, shape)).ravel(),
             np.ascontiguousarray(np.broadcast_to(c, shape)).ravel(),
             np.ascontiguousarray(np.broadcast_to(d, shape)).ravel(),
+            want_deficit,
         )
         return value.reshape(shape), deficit.reshape(shape)
+
+
+def _symmetric(rows1: Indices, rows2: Indices, c: Array, d: Array, shape: tuple[int, ...]) -> bool:
+    """An [n, n] kernel with rows1 = rows2ᵀ and c, δ symmetric (computed once per pair)."""
+    if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 2:
+        return False
+    if rows1.shape != (shape[0], 1) or rows2.shape != (1, shape[1]):
+        return False
+    if c.shape != shape or d.shape != shape:
+        return False
+    return bool(
+        np.array_equal(rows1.ravel(), rows2.ravel())
+        and np.array_equal(c, c.T)
+        and np.array_equal(d, d.T)
+    )
