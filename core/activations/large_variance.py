@@ -29,7 +29,7 @@ x = u itself, where tanh has features of width 1 whatever q is:
 
   with Δ = sinh(u − v)/(cosh u cosh v) for tanh and −Δ·(tanh u + tanh v) for sech², and
   u − v = ((√q1 − √q2 + δ√q2)/√q1)·x − σZ formed from δ: no cancellation as δ → 0.
-* V = 1 − E[sech² u], W = E[sech⁴ u], dV/dq = E[sech⁴ − 2 tanh² sech²], and at c = 1 the
+* V = 1 − E[sech² u], W = E[sech⁴ u], dV/dq = E[u tanh u sech² u]/q, and at c = 1 the
   slopes √(q1q2)·E[φ'(u)φ'(v)], √(q1q2)·E[φ''(u)φ''(v)] are one-dimensional integrals.
 
 sigmoid(x) = ½ + ½ tanh(x/2) reduces to tanh at q/4 (:class:`SigmoidLarge`).
@@ -69,14 +69,17 @@ def _rest(x: float) -> float:
 
 @numba.njit(cache=True)
 def _local(kind: int, x: float) -> float:
-    """0: r, 1: sech², 2: tanh'' = −2 tanh sech², 3: tanh² (not localised: q ≤ 2.6 only)."""
+    """0: r, 1: sech², 2: tanh'' = −2 tanh sech², 3: tanh² (not localised: q ≤ 2.6 only),
+    4: x tanh x sech² x."""
     if kind == 0:
         return _rest(x)
     if kind == 1:
         return _sech2(x)
     if kind == 2:
         return -2.0 * math.tanh(x) * _sech2(x)
-    return math.tanh(x) ** 2
+    if kind == 3:
+        return math.tanh(x) ** 2
+    return x * math.tanh(x) * _sech2(x)
 
 
 @numba.njit(cache=True)
@@ -252,7 +255,8 @@ def tanh_moments(q: Array) -> tuple[Array, Array, Array]:
         # E[tanh²] directly where the Gaussian lies within |x| ≤ L + 1 (V ≈ q is small)
         v[p] = _gauss(q[p], 3, 1) if Z_CUT * math.sqrt(q[p]) <= L + 1.0 else 1.0 - mean
         w[p] = _gauss(q[p], 1, 2)
-        dv[p] = 3.0 * w[p] - 2.0 * mean  # sech⁴ − 2 tanh² sech² = 3 sech⁴ − 2 sech²
+        # E[φ'² + φφ''] = E[(φφ')'(u)] = E[u φ(u) φ'(u)]/q (by parts: no cancellation)
+        dv[p] = _gauss(q[p], 4, 1) / q[p]
     return v, w, dv
 
 
@@ -273,8 +277,9 @@ def tanh_slopes(q1: Array, q2: Array) -> tuple[Array, Array]:
 class TanhLarge:
     """tanh's expectations by the rules above (numpy in, numpy out; flat or any shape)."""
 
-    #: variances above which the kernels use this rule (the Mehler series needs K ≈ 115 q)
-    threshold = 24.0
+    #: variances above which this rule is used (the Mehler series of tanh' needs K ≈ 170 q,
+    #: and at most 3072 terms are used)
+    threshold = 16.0
 
     def moments(self, q: Array) -> tuple[Array, Array, Array]:
         """(V, W, dV/dq) at q > 0."""

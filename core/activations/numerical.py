@@ -17,9 +17,10 @@ h ≤ min(π/(√K + 10), 2π/(√K + 25√q + 10)), for K = 32, 64, … terms u
 converged (steps are powers of 2^{-1/8}, so rows of nearby q share one table of ψ_k).
 The series is truncated at the first K where the tail Σ_{k≥K} α_k² is below ``TAIL`` · V(q):
 the error of every expectation is then ≤ 1e-14 relative, for every c in [−1, 1]. K grows
-linearly with q (tanh: K ≈ 115 q); beyond ``MAX_TERMS`` the activation's large-variance
-rule is used (:mod:`core.activations.large_variance`, tanh and sigmoid) or a
-:class:`NumericalError` is raised rather than a less accurate number returned.
+linearly with q (tanh: K ≈ 115 q, tanh': 170 q); above a threshold variance the
+activation's large-variance rule is used (:mod:`core.activations.large_variance`, tanh
+and sigmoid), and beyond ``MAX_TERMS`` a :class:`NumericalError` is raised rather than a
+less accurate number returned (softplus and silu, q ≳ 100).
 
 Per entry the sum stops once |c|^k times the coefficients' remaining norms is below 2^-53
 of the partial sum (few terms unless |c| is near 1). Deficits need no cancellation: with

@@ -8,11 +8,11 @@ from scipy.special import expit, ndtr
 from core.activations.base import Array
 
 QUADRATURE = "Mehler series, Hermite coefficients by trapezoidal rules sized to each variance"
-#: tanh and sigmoid: the Mehler series below the threshold variance (24 for tanh, 96 for
+#: tanh and sigmoid: the Mehler series below the threshold variance (16 for tanh, 64 for
 #: sigmoid), product trapezoidal rules in the pre-activations above it
 QUADRATURE_LARGE = (
     "Mehler series, Hermite coefficients by trapezoidal rules sized to each variance; for "
-    "variances above 24 (tanh; sigmoid: 96) an erf split with 1-D and 2-D trapezoidal rules "
+    "variances above 16 (tanh; sigmoid: 64) an erf split with 1-D and 2-D trapezoidal rules "
     "in the pre-activations"
 )
 
