@@ -21,7 +21,8 @@ q1q2/(2πR) at t = 0 (the constants cancel exactly),
 with g = V/q and q g' = q(3+5q)/(2π(1+q)²(1+2q)^{3/2}) (the AAAI 2021 result of Tsuchida
 et al. for gelu). E[φ''φ''] at c = 1 is (1/2π)[1/√D + S(D + r²)/D^{3/2} + (D + 3r²)/D^{5/2}],
 D = 1 + q1 + q2. The values are evaluated as t/4 + t arcsin(t/R)/2π = t·arccos(−t/R)/2π
-(small and accurate as c → −1).
+(small and accurate as c → −1), and every arcsine near 1 by atan2 (arcsin(q/(1+q)) =
+atan2(q, √(1+2q))): arcsin x itself would lose √q ulps as x → 1.
 
 Deficits, with s = r/R = sin α, ρ = t/R = sin β, c_s = √(1 − s²) = √D_r/R, c_t = √D_t/R,
 w = s² − ρ² = s²δ(2 − δ) and e = α − β (an arcsine difference by atan2, as for erf).
@@ -52,7 +53,9 @@ Both integrals are summed by 8-point Gauss–Legendre on panels of width ``PANEL
 integrands are analytic within ~π/2 of the real axis: error ~1e-17 relative), so the
 mismatch keeps its relative accuracy as q1 → q2 (it is O((q1 − q2)²); the two parts have
 opposite signs above q ≈ 0.6 but their sum is ≥ 1/14 of either). Beyond τ > ``TAU_MAX``
-(q1/q2 > e^64) it is the difference of closed forms (absolute error ~1e-16·√(V1V2)).
+(q1/q2 > e^64), and where the angular part exceeds ``DIRECT_ABOVE``·√(V1V2) (the mismatch
+then needs no relative accuracy of its own), it is the difference of closed forms
+(absolute error ~1e-16·√(V1V2)).
 """
 
 from __future__ import annotations
@@ -70,6 +73,9 @@ from core.activations.base import Activation, Array, as_array
 #: (64 panels: q1/q2 up to e^64 ≈ 6e27)
 PANEL = 0.5
 TAU_MAX = 32.0
+#: angular part / √(V1V2) above which the mismatch is a difference of closed forms (its
+#: error, ~1e-16·√(V1V2), is then ≲ 1e-15 of the deficit)
+DIRECT_ABOVE = 0.25
 
 _GL_NODES, _GL_WEIGHTS = np.polynomial.legendre.leggauss(8)
 #: Gauss–Legendre on [0, 1]
@@ -170,9 +176,9 @@ def _rational(q: float) -> tuple[float, float, float, float]:
 @numba.njit(cache=True)
 def _g_and_w(q: float) -> tuple[float, float, float]:
     """(g, W, a₁) at q ≥ 0: g = V/q, W = E[φ'²], a₁ = q/((1+q)√(1+2q))."""
-    x = q / (1.0 + q)
-    a1 = x / math.sqrt(1.0 + 2.0 * q)
-    angle = math.asin(x)
+    root = math.sqrt(1.0 + 2.0 * q)
+    a1 = (q / (1.0 + q)) / root
+    angle = math.atan2(q, root)  # arcsin(q/(1+q))
     g = 0.25 + (angle + 2.0 * a1) / _TWO_PI
     w = 0.25 + (angle + a1 * (3.0 + 5.0 * q) / (1.0 + 2.0 * q)) / _TWO_PI
     return g, w, a1
@@ -194,15 +200,19 @@ def _log_curvature(q: float, derivative: bool) -> float:
 def _c1_moments(q1: float, q2: float) -> tuple[float, float]:
     """(κ, Ω): E[φφ]/r and E[φ'φ'] at c = 1 (r = √(q1q2); κ is unused at r = 0)."""
     r, big_r, s, c_s, root_dr, total = _frame(q1, q2)
-    angle = math.asin(s)
+    angle = math.atan2(s, c_s)  # arcsin s
     kappa = 0.25 + (angle + s * c_s + s / big_r / root_dr) / _TWO_PI
     omega = 0.25 + (angle + total * r / root_dr + (r / root_dr) / root_dr / root_dr) / _TWO_PI
     return kappa, omega
 
 
 @numba.njit(cache=True)
-def _mismatch(q1: float, q2: float, derivative: bool) -> float:
-    """√(V1V2) − E[φφ](c=1) (or √(W1W2) − E[φ'φ'](c=1)) ≥ 0, by the module doc."""
+def _mismatch(q1: float, q2: float, derivative: bool, angular: float) -> float:
+    """√(V1V2) − E[φφ](c=1) (or √(W1W2) − E[φ'φ'](c=1)) ≥ 0, by the module doc.
+
+    The difference of closed forms (error ~1e-16·√(V1V2)) where the angular part, which
+    the mismatch is added to, exceeds ``DIRECT_ABOVE``·√(V1V2) (√(W1W2) for φ').
+    """
     if q1 == q2:
         return 0.0
     r = math.sqrt(q1) * math.sqrt(q2)
@@ -214,7 +224,8 @@ def _mismatch(q1: float, q2: float, derivative: bool) -> float:
         tau = 0.5 * abs(math.log(q1) - math.log(q2))
     g1, w1, _ = _g_and_w(q1)
     g2, w2, _ = _g_and_w(q2)
-    if tau > TAU_MAX:
+    scale = math.sqrt(w1 * w2) if derivative else r * math.sqrt(g1 * g2)
+    if tau > TAU_MAX or angular >= DIRECT_ABOVE * scale:
         kappa, omega = _c1_moments(q1, q2)
         if derivative:
             return max(math.sqrt(w1 * w2) - omega, 0.0)
@@ -253,14 +264,16 @@ def _mismatch(q1: float, q2: float, derivative: bool) -> float:
 def _gelu_deficit(q1: float, q2: float, delta: float) -> float:
     """√(V1V2) − E[φ(u)φ(v)] at cosine deficit δ: angular part + norm mismatch."""
     q1, q2 = max(q1, 0.0), max(q2, 0.0)
-    return _angular(q1, q2, delta, False) + _mismatch(q1, q2, False)
+    angular = _angular(q1, q2, delta, False)
+    return angular + _mismatch(q1, q2, False, angular)
 
 
 @numba.vectorize(["float64(float64, float64, float64)"], target="parallel", cache=True)
 def _gelu_derivative_deficit(q1: float, q2: float, delta: float) -> float:
     """√(W1W2) − E[φ'(u)φ'(v)] at cosine deficit δ: angular part + norm mismatch."""
     q1, q2 = max(q1, 0.0), max(q2, 0.0)
-    return _angular(q1, q2, delta, True) + _mismatch(q1, q2, True)
+    angular = _angular(q1, q2, delta, True)
+    return angular + _mismatch(q1, q2, True, angular)
 
 
 def _pair_frame(q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> tuple[Array, ...]:
@@ -284,21 +297,21 @@ class Gelu(Activation):
 
     def variance(self, q: ArrayLike) -> Array:
         q = np.maximum(as_array(q), 0.0)
-        x = q / (1.0 + q)
-        return q / 4 + q * np.arcsin(x) / _TWO_PI + q * x / (np.pi * np.sqrt(1.0 + 2.0 * q))
+        root = np.sqrt(1.0 + 2.0 * q)
+        return q / 4 + q * np.arctan2(q, root) / _TWO_PI + q * (q / (1.0 + q)) / (np.pi * root)
 
     def variance_slope(self, q: ArrayLike) -> Array:
         q = np.maximum(as_array(q), 0.0)
-        x = q / (1.0 + q)
-        a1 = x / np.sqrt(1.0 + 2.0 * q)
-        g = 0.25 + (np.arcsin(x) + 2.0 * a1) / _TWO_PI
+        root = np.sqrt(1.0 + 2.0 * q)
+        a1 = (q / (1.0 + q)) / root
+        g = 0.25 + (np.arctan2(q, root) + 2.0 * a1) / _TWO_PI
         return g + a1 * ((3.0 + 5.0 * q) / (1.0 + 2.0 * q)) / ((1.0 + q) * _TWO_PI)
 
     def derivative_variance(self, q: ArrayLike) -> Array:
         q = np.maximum(as_array(q), 0.0)
-        x = q / (1.0 + q)
-        a1 = x / np.sqrt(1.0 + 2.0 * q)
-        return 0.25 + (np.arcsin(x) + a1 * (3.0 + 5.0 * q) / (1.0 + 2.0 * q)) / _TWO_PI
+        root = np.sqrt(1.0 + 2.0 * q)
+        a1 = (q / (1.0 + q)) / root
+        return 0.25 + (np.arctan2(q, root) + a1 * (3.0 + 5.0 * q) / (1.0 + 2.0 * q)) / _TWO_PI
 
     def correlation(self, q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
         t, big_r, rho, c_t, root_dt, _, r = _pair_frame(q1, q2, q12)

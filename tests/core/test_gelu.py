@@ -123,7 +123,7 @@ def test_correlations_against_quadrature(q1, q2, c):
     assert abs(closed[1] - e_dd) < 1e-25 * abs(e_dd)
 
 
-@pytest.mark.parametrize("q", [1e-3, 0.05, 0.8, 2.7, 60.0, 1e3])
+@pytest.mark.parametrize("q", [1e-3, 0.05, 0.8, 2.7, 60.0, 1e3, 1e6])
 def test_variances_against_quadrature(q):
     v = moment(lambda x: phi(x) ** 2, q)
     w = moment(lambda x: dphi(x) ** 2, q)
@@ -143,8 +143,9 @@ def mp_deficits(q1: float, q2: float, delta: float) -> tuple[mp.mpf, mp.mpf]:
         return mp.sqrt(v1 * v2) - e_ff, mp.sqrt(w1 * w2) - e_dd
 
 
-# equal, nearly equal and mismatched variances from 1e-3 to 1e3; the norm mismatch is a
-# Gauss–Legendre sum up to q1/q2 = e^64 and a difference of closed forms beyond
+# equal, nearly equal and mismatched variances from 1e-3 to 1e6; the norm mismatch is a
+# Gauss–Legendre sum up to q1/q2 = e^64 and a difference of closed forms beyond (and where
+# the angular part dominates: δ = 1, 2)
 DEFICIT_VARIANCES = [
     (1e-3, 1e-3),
     (1e-3, 1e-3 * (1 + 1e-9)),
@@ -159,6 +160,7 @@ DEFICIT_VARIANCES = [
     (1e3, 2e-3),
     (1e3, 1e11),
     (1e-3, 1e30),
+    (1e6, 1.3e6),
 ]
 
 
