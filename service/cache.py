@@ -11,6 +11,7 @@ checks probe too) and the first success closes the breaker: reconnection is auto
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -197,6 +198,15 @@ class RedisCache:
         await self.client.aclose()
 
     def _failed(self, operation: str, exc: BaseException) -> None:
+        """Count a failed call and open the breaker; a cancelled caller is cancelled still.
+
+        redis-py bounds its reads with ``asyncio.timeout``, which can turn a cancellation of
+        the calling task into a ``TimeoutError``; taken for a Redis failure, it was swallowed
+        and the task ran on (a job's heartbeat then outlived its job and hung shutdown).
+        """
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError from exc
         self.errors += 1
         was_closed = self.breaker.closed
         self.breaker.failure()

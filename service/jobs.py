@@ -55,6 +55,7 @@ MAX_ATTEMPTS = 3
 HEARTBEAT_SECONDS = 1.0
 PARTS_PER_WORKER = 2
 SATURATED_RETRY_SECONDS = 0.2
+CANCEL_REPEAT_SECONDS = 0.1
 logger = logging.getLogger("deepkernel.jobs")
 
 
@@ -236,9 +237,7 @@ class JobManager:
         (or after a restart) once their lease expires."""
         self._closed = True
         tasks = [run.task for run in self._runs.values() if run.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(cancel_and_wait(task) for task in tasks))
         await self.store.close()
 
     def status(self) -> dict[str, Any]:
@@ -315,9 +314,7 @@ class JobManager:
                 logger.error("job failed", exc_info=exc, extra={"job": record["id"]})
             record.update(status="failed", error=problem_of(exc))
         finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            await cancel_and_wait(heartbeat)
         await self.store.put(record)
 
     async def _part(self, run: _Run, index: int, request: dict[str, Any]) -> dict[str, Any]:
@@ -351,6 +348,26 @@ class JobManager:
                 return
             run.record["lease_until"] = time.time() + self.lease_seconds
             await self.store.put(run.record)
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended, whatever it raised.
+
+    A library can lose a cancellation (turn it into an error it handles), so the request is
+    repeated until the task is done. If the caller is cancelled meanwhile, that is re-raised
+    once the task has ended.
+    """
+    caller_cancelled = False
+    while not task.done():
+        task.cancel()
+        try:
+            await asyncio.wait({task}, timeout=CANCEL_REPEAT_SECONDS)
+        except asyncio.CancelledError:
+            caller_cancelled = True
+    if not task.cancelled():
+        task.exception()  # retrieved: an error of a task being stopped is not news
+    if caller_cancelled:
+        raise asyncio.CancelledError
 
 
 def _first_error(exc: BaseException) -> BaseException:

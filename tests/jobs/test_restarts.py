@@ -13,7 +13,7 @@ import pytest
 from service.app import create_app
 from service.cache import MemoryCache, ResultCache
 from service.compute import ComputeService
-from service.jobs import MAX_ATTEMPTS, JobManager, JobStore, job_id
+from service.jobs import MAX_ATTEMPTS, JobManager, JobStore, cancel_and_wait, job_id
 from service.settings import Settings
 from tests.conftest import open_client
 from tests.jobs.conftest import SLOW_RUNNER, phase_diagram_job, wait_finished, wait_progress
@@ -149,6 +149,28 @@ async def test_a_job_with_an_expired_lease_is_resumed_then_given_up() -> None:
     assert failed["error"]["type"] == "/problems/runner-lost"
     assert backend.calls == 1
     await manager.close()
+
+
+async def test_stopping_a_task_that_loses_its_cancellation_still_ends_it() -> None:
+    """A job's heartbeat whose cancellation was turned into a handled error (redis-py's read
+    timeout) used to outlive its job and hang the app's shutdown."""
+    swallowed = 0
+
+    async def heartbeat() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                swallowed += 1
+                if swallowed == 3:
+                    raise
+
+    task = asyncio.create_task(heartbeat())
+    await asyncio.sleep(0.01)
+    async with asyncio.timeout(30):  # a hang guard, not a speed check
+        await cancel_and_wait(task)
+    assert task.cancelled() and swallowed == 3
 
 
 async def test_records_past_their_retention_are_gone() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 import redis
@@ -128,6 +130,33 @@ async def test_dead_redis_is_a_miss_and_is_then_skipped() -> None:
     assert await cache.get("k") == ({"a": 1}, "memory")
     assert (await cache.check())["status"] == "degraded"
     await cache.close()
+
+
+class _TimeoutOnCancel:
+    """A Redis client whose calls turn a cancellation into a TimeoutError, as redis-py's
+    ``asyncio.timeout`` around a socket read can."""
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            raise TimeoutError("Timeout reading from socket") from None
+        return None
+
+    async def aclose(self) -> None: ...
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_caller_is_cancelled_even_if_redis_reports_a_timeout() -> None:
+    store = RedisCache("redis://127.0.0.1:9/0", prefix="t:", ttl_seconds=60)
+    store.client = _TimeoutOnCancel()  # type: ignore[assignment]
+    task = asyncio.create_task(store.get("k"))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert store.errors == 0 and store.breaker.closed  # not counted as a Redis failure
+    await store.close()
 
 
 @pytest.mark.redis
