@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any, Protocol
 
 from fastapi import Header, Response
@@ -10,6 +9,7 @@ from fastapi import Header, Response
 from api.limits import check_depth_limit, check_synchronous_limits
 from api.negotiation import JSON, NPZ, PNG, negotiate, render
 from api.problems import problem_responses
+from api.result_media import RESULT_MEDIA
 from service.compute import ComputeService
 from service.settings import Settings
 
@@ -32,27 +32,28 @@ async def compute_response(
     accept: str | None,
     compute: ComputeService,
     settings: Settings,
-    *,
-    offered: Sequence[str] = (JSON,),
-    nullable: frozenset[str] = frozenset(),
 ) -> Response:
     """Run ``kind`` on the validated ``body`` and answer in the media type the client wants.
 
     PNG figures are rendered in the worker: the request gains ``"format": "png"`` (its own
     cache entry, see service/tasks.py).
     """
-    media_type = negotiate(accept, offered)
+    media = RESULT_MEDIA[kind]
+    media_type = negotiate(accept, media.offered)
     request = body.canonical()
     check_depth_limit(kind, request, settings)
     check_synchronous_limits(kind, request, settings)
     if media_type == PNG:
         request["format"] = "png"
     outcome = await compute.run(kind, request)
-    return render(outcome.result, media_type, nullable=nullable, headers={"X-Cache": outcome.cache})
+    return render(
+        outcome.result, media_type, nullable=media.nullable, headers={"X-Cache": outcome.cache}
+    )
 
 
-def documented_responses(*media_types: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI responses of a compute endpoint: its extra 200 media types and its problems."""
+def documented_responses(kind: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of a compute endpoint: its 200 media types besides JSON, its problems."""
+    media_types = [media_type for media_type in RESULT_MEDIA[kind].offered if media_type != JSON]
     binary = {"schema": {"type": "string", "format": "binary"}}
     descriptions = {
         NPZ: "application/x-npz: one array per response field, same names, nested objects "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.negotiation import JSON
 from api.routers.compute import AcceptHeader, compute_response, documented_responses
 from api.schemas.fixed_points import FixedPointsRequest, FixedPointsResponse
 from service.deps import ComputeDep, SettingsDep
@@ -15,7 +14,7 @@ router = APIRouter(tags=["fixed-points"])
 @router.post(
     "/v1/fixed-points",
     response_model=FixedPointsResponse,
-    responses=documented_responses(),
+    responses=documented_responses("fixed-points"),
     name="get_fixed_points",
 )
 async def get_fixed_points(
@@ -33,6 +32,4 @@ async def get_fixed_points(
         accept,
         compute,
         settings,
-        offered=(JSON,),
-        nullable=frozenset(),
     )

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
 from api.limits import check_depth_limit, check_synchronous_limits
 from api.negotiation import JSON, NPZ, PNG, check_finite, jsonable, negotiate, render
 from api.problems import problem_responses
-from api.routers.sweeps import NULLABLE as SWEEPS_NULLABLE
+from api.result_media import RESULT_MEDIA
 from api.routers.sweeps import check_sweep_limits
 from api.schemas.jobs import Job, JobSubmission
 from core.errors import WorkTooLargeError
@@ -27,28 +27,6 @@ from service.settings import Settings
 router = APIRouter(tags=["jobs"])
 
 JobId = Annotated[str, Path(pattern="^[0-9a-f]{64}$", description="the job id")]
-
-_SPECTRA_NULLABLE = frozenset(
-    {
-        f"{kernel}.{field}"
-        for kernel in ("ntk", "nngp")
-        for field in ("log10_lambda_min", "log10_condition_number")
-    }
-    | {"theory"}
-)
-RESULT_MEDIA: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
-    "fixed-points": ((JSON,), frozenset()),
-    "kernels": ((JSON, NPZ), frozenset()),
-    "phase-diagram": (
-        (JSON, NPZ, PNG),
-        frozenset({"chi_1", "chi_c_star", "q_star", "c_star", "xi_c_star"}),
-    ),
-    "predictions": ((JSON, NPZ, PNG), frozenset()),
-    "spectra": ((JSON, NPZ, PNG), _SPECTRA_NULLABLE),
-    "sweeps": ((JSON, NPZ, PNG), SWEEPS_NULLABLE),
-}
-"""Per kind, the media types its result is offered in and its nullable fields (as the
-endpoint itself renders them)."""
 
 
 _JOB_PROBLEMS = {
@@ -100,8 +78,7 @@ def job_view(record: dict[str, Any]) -> dict[str, Any]:
     """The public fields of a job record, its result as plain JSON."""
     view = {key: record[key] for key in ("id", "kind", "status", "progress")}
     if record["status"] == "succeeded":
-        _, nullable = RESULT_MEDIA.get(record["kind"], ((JSON,), frozenset()))
-        check_finite(record["result"], nullable)
+        check_finite(record["result"], RESULT_MEDIA[record["kind"]].nullable)
         view["result"] = jsonable(record["result"])
     if record["status"] == "failed":
         view["error"] = record["error"]
@@ -184,8 +161,8 @@ async def get_job_result(
         raise HTTPException(409, f"the job failed: {error['title']}: {error['detail']}")
     if record["status"] != "succeeded":
         raise HTTPException(409, f"the job is {record['status']}: it has no result")
-    offered, nullable = RESULT_MEDIA.get(record["kind"], ((JSON,), frozenset()))
-    media_type = negotiate(accept, offered)
+    media = RESULT_MEDIA[record["kind"]]
+    media_type = negotiate(accept, media.offered)
     if media_type == PNG:
         from service.figures import render_figure
 
@@ -193,7 +170,7 @@ async def get_job_result(
             render_figure, record["kind"], record["request"], record["result"]
         )
         return Response(png, 200, media_type=PNG)
-    return render(record["result"], media_type, nullable=nullable)
+    return render(record["result"], media_type, nullable=media.nullable)
 
 
 @router.delete(

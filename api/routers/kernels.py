@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.negotiation import JSON, NPZ
 from api.routers.compute import AcceptHeader, compute_response, documented_responses
 from api.schemas.kernels import KernelsRequest, KernelsResponse
 from service.deps import ComputeDep, SettingsDep
@@ -15,9 +14,7 @@ router = APIRouter(tags=["kernels"])
 @router.post(
     "/v1/kernels",
     response_model=KernelsResponse,
-    responses=documented_responses(
-        NPZ,
-    ),
+    responses=documented_responses("kernels"),
     name="compute_kernels",
 )
 async def compute_kernels(
@@ -33,6 +30,4 @@ async def compute_kernels(
         accept,
         compute,
         settings,
-        offered=(JSON, NPZ),
-        nullable=frozenset(),
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.negotiation import JSON, NPZ, PNG
 from api.routers.compute import AcceptHeader, compute_response, documented_responses
 from api.schemas.phase_diagram import PhaseDiagramRequest, PhaseDiagramResponse
 from service.deps import ComputeDep, SettingsDep
@@ -15,7 +14,7 @@ router = APIRouter(tags=["phase-diagram"])
 @router.post(
     "/v1/phase-diagram",
     response_model=PhaseDiagramResponse,
-    responses=documented_responses(NPZ, PNG),
+    responses=documented_responses("phase-diagram"),
     name="compute_phase_diagram",
 )
 async def compute_phase_diagram(
@@ -33,6 +32,4 @@ async def compute_phase_diagram(
         accept,
         compute,
         settings,
-        offered=(JSON, NPZ, PNG),
-        nullable=frozenset({"chi_1", "chi_c_star", "q_star", "c_star", "xi_c_star"}),
     )

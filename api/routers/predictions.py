@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.negotiation import JSON, NPZ, PNG
 from api.routers.compute import AcceptHeader, compute_response, documented_responses
 from api.schemas.predictions import PredictionsRequest, PredictionsResponse
 from service.deps import ComputeDep, SettingsDep
@@ -15,7 +14,7 @@ router = APIRouter(tags=["predictions"])
 @router.post(
     "/v1/predictions",
     response_model=PredictionsResponse,
-    responses=documented_responses(NPZ, PNG),
+    responses=documented_responses("predictions"),
     name="compute_predictions",
 )
 async def compute_predictions(
@@ -33,6 +32,4 @@ async def compute_predictions(
         accept,
         compute,
         settings,
-        offered=(JSON, NPZ, PNG),
-        nullable=frozenset(),
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.negotiation import JSON, NPZ, PNG
 from api.routers.compute import AcceptHeader, compute_response, documented_responses
 from api.schemas.spectra import SpectraRequest, SpectraResponse
 from service.deps import ComputeDep, SettingsDep
@@ -15,7 +14,7 @@ router = APIRouter(tags=["spectra"])
 @router.post(
     "/v1/spectra",
     response_model=SpectraResponse,
-    responses=documented_responses(NPZ, PNG),
+    responses=documented_responses("spectra"),
     name="compute_spectra",
 )
 async def compute_spectra(
@@ -33,13 +32,4 @@ async def compute_spectra(
         accept,
         compute,
         settings,
-        offered=(JSON, NPZ, PNG),
-        nullable=frozenset(
-            {
-                f"{kernel}.{field}"
-                for kernel in ("ntk", "nngp")
-                for field in ("log10_lambda_min", "log10_condition_number")
-            }
-            | {"theory"}
-        ),
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from api.limits import EIGH_WORK
-from api.negotiation import JSON, NPZ, PNG
 from api.routers.compute import AcceptHeader, compute_response, documented_responses
 from api.schemas.sweeps import SweepsRequest, SweepsResponse
 from core.errors import InvalidInputError, WorkTooLargeError
@@ -13,11 +12,6 @@ from service.deps import ComputeDep, SettingsDep
 from service.settings import Settings
 
 router = APIRouter(tags=["sweeps"])
-
-NULLABLE = frozenset(
-    {"test_accuracy", "log10_condition_number", "chi_1", "chi_c_star", "xi_1", "xi_star"}
-)
-"""Result fields where NaN means "does not exist" (rendered as JSON null)."""
 
 _JOBS = 'submit the same body as a job: POST /v1/jobs with {"kind": "sweeps", "request": ...}'
 
@@ -55,7 +49,7 @@ def check_sweep_limits(body: SweepsRequest, settings: Settings) -> None:
 @router.post(
     "/v1/sweeps",
     response_model=SweepsResponse,
-    responses=documented_responses(NPZ, PNG),
+    responses=documented_responses("sweeps"),
     name="compute_sweeps",
 )
 async def compute_sweeps(
@@ -76,6 +70,4 @@ async def compute_sweeps(
         accept,
         compute,
         settings,
-        offered=(JSON, NPZ, PNG),
-        nullable=NULLABLE,
     )
