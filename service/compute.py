@@ -23,8 +23,11 @@ from service.cache import ResultCache
 from service.metrics import Metrics
 from service.pool import ComputeBackend, ProgressCallback
 
-ALGORITHM_VERSION = "1"
-"""Bump when a change to the numerics changes results: old cache entries stop matching."""
+ALGORITHM_VERSION = "2"
+"""Bump when a change to the numerics changes results: old cache entries stop matching.
+
+2: gelu in closed form; tanh and sigmoid by an erf split at large variance; relu-like and
+erf kernels by the entry-major recursion (core.entry_loop)."""
 
 
 @dataclass(frozen=True)
