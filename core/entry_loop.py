@@ -48,14 +48,20 @@ LINEAR_BELOW = -500
 SMALLEST_NONLINEAR = 2.0 ** (LINEAR_BELOW - 1)
 #: per-point fields of the packed layer table (see :func:`_diagonals`)
 (F_RG, F_Q, F_SV, F_SVB, F_SD, F_RTH, F_SP, F_SR, F_ST) = range(9)
-#: erf only: 1/(1 + 2q), √ρ with ρ = 2q/(1 + 2q), arcsin ρ, √(1 + 4q), (1 + 4q)^¼
-(F_IP, F_SRHO, F_ASIN, F_R2, F_R4, FIELDS) = range(9, 15)
+#: erf only: 1/(1 + 2q), √ρ with ρ = 2q/(1 + 2q), √(arcsin ρ), √(1 + 4q), (1 + 4q)^¼, and
+#: G'', G'''' at ln ρ for G(x) = ln arcsin(eˣ)
+(F_IP, F_SRHO, F_SASIN, F_R2, F_R4, F_G2, F_G4, FIELDS) = range(9, 17)
+#: step (in ln ρ) of the central difference giving G'''' from G''
+G4_STEP = 1e-3
 #: the entry loop is used while (n1 + n2)·depth stays below this (the packed table's size)
 MAX_POINT_LAYERS = 2**18
 #: side of the square blocks the pair loops run in
 TILE = 64
-#: below this |ln ρ1 − ln ρ2| the erf norm mismatch uses its series (as closed_forms)
-MISMATCH_SERIES_BELOW = 1e-4
+#: entries advanced together through the layers (independent dependency chains)
+LANES = 8
+#: below this |ρ1/ρ2 − 1| the erf norm mismatch is its series to h⁴ (relative error ~h⁴/1000;
+#: above, the difference of closed forms has absolute error ~1e-16·V, ~1e-16/h² relative)
+ERF_SERIES_BELOW = 1e-3
 TWO_PI = 2.0 * math.pi
 
 
@@ -122,17 +128,21 @@ def _erf_deficits(ra: Array, rb: Array, d: float) -> tuple[float, float]:
         sine = s * root_r - r * root_s
     angular = math.atan2(sine, root_s * root_r + s * r)
     mismatch = 0.0
-    if q1 != q2:
-        h = math.inf
-        if s > 0.0 and abs(q1 - q2) < 1e-3 * q2:
-            h = math.log1p((q1 - q2) / q2) - math.log1p(2.0 * (q1 - q2) * rb[F_IP])
-        if abs(h) < MISMATCH_SERIES_BELOW:
-            a = math.asin(s)
-            aw = a * root_s
-            g2 = s / aw - (s / aw) ** 2 + s**3 / (aw * root_s * root_s)
-            mismatch = a * math.expm1(g2 * h * h / 8.0)
+    if q1 != q2 and s > 0.0:
+        # h = ln ρ1 − ln ρ2 = log1p(z): ρ1/ρ2 = 1 + (q1 − q2)/(q2 (1 + 2q1))
+        z = (q1 - q2) * ra[F_IP] / q2
+        root_a = ra[F_SASIN] * rb[F_SASIN]  # √(A1A2)
+        if abs(z) < ERF_SERIES_BELOW:
+            # √(A1A2) − arcsin s = √(A1A2)(1 − e^{−X}), X = ½(G1 + G2) − G(ln s) =
+            # Ḡ'' h²/8 − 5 Ḡ'''' h⁴/384 + O(h⁶), Ḡ: the mean over the two points (X < 1e-8)
+            h = math.log1p(z)
+            h2 = h * h
+            mean2 = 0.5 * (ra[F_G2] + rb[F_G2])
+            mean4 = 0.5 * (ra[F_G4] + rb[F_G4])
+            x = h2 * (mean2 / 8.0 - 5.0 / 384.0 * mean4 * h2)
+            mismatch = root_a * x * (1.0 - 0.5 * x)
         else:
-            mismatch = max(math.sqrt(ra[F_ASIN] * rb[F_ASIN]) - math.asin(s), 0.0)
+            mismatch = max(root_a - math.asin(s), 0.0)
     radicand = ra[F_R2] * rb[F_R2]
     x = 4.0 * q1 * q2 * d * (2.0 - d)
     det = d0 + x
@@ -143,6 +153,15 @@ def _erf_deficits(ra: Array, rb: Array, d: float) -> tuple[float, float]:
     root_w = ra[F_R4] * rb[F_R4]
     derivative = (4.0 / math.pi) * gap / (root_w * root_d * (root_d + root_w))
     return (2.0 / math.pi) * (angular + mismatch), derivative
+
+
+@numba.njit(cache=True)
+def _log_arcsin_curvature(rho: float) -> float:
+    """G''(ln ρ) for G(x) = ln arcsin(eˣ): ρ/(Aw) − (ρ/(Aw))² + ρ³/(Aw³), A = arcsin ρ,
+    w = √(1 − ρ²) (closed_forms._erf_deficit)."""
+    w = math.sqrt((1.0 - rho) * (1.0 + rho))
+    ratio = rho / (math.asin(rho) * w)
+    return ratio - ratio * ratio + ratio * rho * rho / (w * w)
 
 
 @numba.njit(cache=True)
@@ -283,7 +302,17 @@ def _diagonals(
                 q = g[i]
                 row[F_IP] = 1.0 / (1.0 + 2.0 * q)
                 row[F_SRHO] = math.sqrt(2.0 * q / (1.0 + 2.0 * q))
-                row[F_ASIN] = math.asin(2.0 * q / (1.0 + 2.0 * q))
+                rho = 2.0 * q / (1.0 + 2.0 * q)
+                arc = math.asin(rho)
+                row[F_SASIN] = math.sqrt(arc)
+                if arc > 0.0:
+                    row[F_G2] = _log_arcsin_curvature(rho)
+                    up = rho * math.exp(G4_STEP)
+                    if up < 1.0:
+                        down = _log_arcsin_curvature(rho * math.exp(-G4_STEP))
+                        row[F_G4] = (_log_arcsin_curvature(up) - 2.0 * row[F_G2] + down) / (
+                            G4_STEP * G4_STEP
+                        )
                 row[F_R2] = math.sqrt(1.0 + 4.0 * q)
                 row[F_R4] = math.sqrt(row[F_R2])
             g_next[i] = v + beta
@@ -362,100 +391,121 @@ def _write(
         bounds[slot, kernel, 1] = max(bounds[slot, kernel, 1], x)
 
 
-@numba.njit(cache=True)
-def _run_pair(
+@numba.njit(cache=True, inline="always")
+def _step(
     kind: int,
     square_sum: float,
     jump: float,
     w2: float,
-    ta: Array,
-    tb: Array,
+    ra: Array,
+    rb: Array,
+    beta: float,
+    fs: int,
+    ft: int,
+    es: float,
+    xs: int,
+    et: float,
+    xt: int,
+) -> tuple[float, int, float, int]:
+    """One layer of one entry: (E_Σ, x_Σ, E_Θ, x_Θ) → the next layer's (before the
+    diagonal renormalisation); ``ra``, ``rb``: the two points' table rows at this layer."""
+    root = ra[F_RG] * rb[F_RG]
+    q1, q2 = ra[F_Q], rb[F_Q]
+    gap = 0.0
+    if beta > 0.0 and ra[F_SV] != rb[F_SV]:
+        diff = ra[F_SV] - rb[F_SV]
+        gap = beta * diff * diff / (ra[F_SVB] * rb[F_SVB] + ra[F_SV] * rb[F_SV] + beta)
+    cross = ra[F_SP] * rb[F_SR] - rb[F_SP] * ra[F_SR]
+    mismatch = 0.0
+    if cross != 0.0:
+        spread = ra[F_ST] * rb[F_ST] + ra[F_SP] * rb[F_SP] + ra[F_SR] * rb[F_SR]
+        mismatch = cross * cross / spread
+    theta_e = _shift(et, xt)
+    theta_ab = ra[F_RTH] * rb[F_RTH] - theta_e
+    dot_root = ra[F_SD] * rb[F_SD]
+    scaled = es / root if root > 0.0 else 0.0
+    if xs == 0:
+        linear = 0.0 < scaled < SMALLEST_NONLINEAR
+    else:
+        linear = es > 0.0 and xs + math.frexp(scaled)[1] < LINEAR_BELOW
+    if not linear:
+        d = min(max(_shift(scaled, xs), 0.0), 2.0)
+        d_phi, d_dphi = _deficits(kind, square_sum, jump, ra, rb, root, d)
+        es_new = w2 * d_phi + gap
+        if fs == 0 and ft == 0:
+            total = es_new + dot_root * theta_e + theta_ab * w2 * d_dphi + mismatch
+        else:
+            total = (
+                _shift(es_new, fs)
+                + dot_root * _shift(et, xt + ft)
+                + theta_ab * w2 * d_dphi * math.ldexp(1.0, ft)
+                + mismatch
+            )
+        return es_new, 0, max(total, 0.0), 0
+    slope, rise = _slopes(kind, square_sum, jump, q1, q2, root)
+    m0, m1 = 0.0, 0.0
+    if q1 != q2:
+        m0, m1 = _deficits(kind, square_sum, jump, ra, rb, root, 0.0)
+    s_m, s_x = _add(w2 * m0 + gap, 0, w2 * slope * scaled, xs)
+    if kind == KIND_ABRELU:  # power ½: keep the exponent even so its half is exact
+        odd = xs & 1
+        lin_m, lin_x = w2 * rise * math.sqrt(math.ldexp(scaled, odd)), (xs - odd) // 2
+    else:
+        lin_m, lin_x = w2 * rise * scaled, xs
+    dphi_m, dphi_x = _add(w2 * m1, 0, lin_m, lin_x)
+    total_m, total_x = _add(s_m, s_x + fs, dot_root * et, xt + ft)
+    total_m, total_x = _add(total_m, total_x, theta_ab * dphi_m, dphi_x + ft)
+    total_m, total_x = _add(total_m, total_x, mismatch, 0)
+    return s_m, s_x, max(total_m, 0.0), total_x
+
+
+@numba.njit(cache=True)
+def _run_group(
+    kind: int,
+    square_sum: float,
+    jump: float,
+    w2: float,
+    table: Array,
+    point_a: int,
+    points_b: Integers,
     bias: Array,
     sigma_shift: Integers,
     theta_shift: Integers,
     rescale: Integers,
     slots: Integers,
     depth: int,
-    es: float,
-    xs: int,
+    es: Array,
+    xs: Integers,
     out_m: Array,
     out_x: Integers,
     bounds: Integers,
     a: int,
-    b: int,
+    columns: Integers,
     mirror: bool,
 ) -> None:
-    """Advance one entry from depth 1 (Σ = Θ = es·2^xs) to ``depth``, writing each slot.
-
-    ``bounds[slot, kernel]`` accumulates (min, max) of the written exponents.
-    """
-    et, xt = es, xs
+    """Advance the entries (a, columns[j]) together from depth 1 (Σ = Θ = es·2^xs) to
+    ``depth``, writing each slot: independent lanes, so that the processor overlaps their
+    dependency chains. ``bounds[slot, kernel]`` accumulates (min, max) of the exponents."""
+    lanes = columns.size
+    et = es.copy()
+    xt = xs.copy()
     for layer in range(1, depth + 1):
         slot = slots[layer]
         if slot >= 0:
-            _write(out_m, out_x, bounds, slot, 0, a, b, es, xs, mirror)
-            _write(out_m, out_x, bounds, slot, 1, a, b, et, xt, mirror)
+            for j in range(lanes):
+                _write(out_m, out_x, bounds, slot, 0, a, columns[j], es[j], xs[j], mirror)
+                _write(out_m, out_x, bounds, slot, 1, a, columns[j], et[j], xt[j], mirror)
         if layer == depth:
             return
-        ra = ta[layer]
-        rb = tb[layer]
-        root = ra[F_RG] * rb[F_RG]
-        q1, q2 = ra[F_Q], rb[F_Q]
-        beta = bias[layer]
-        gap = 0.0
-        if beta > 0.0 and ra[F_SV] != rb[F_SV]:
-            diff = ra[F_SV] - rb[F_SV]
-            gap = beta * diff * diff / (ra[F_SVB] * rb[F_SVB] + ra[F_SV] * rb[F_SV] + beta)
-        cross = ra[F_SP] * rb[F_SR] - rb[F_SP] * ra[F_SR]
-        mismatch = 0.0
-        if cross != 0.0:
-            mismatch = (
-                cross * cross / (ra[F_ST] * rb[F_ST] + ra[F_SP] * rb[F_SP] + ra[F_SR] * rb[F_SR])
+        ra = table[point_a, layer]
+        beta, fs, ft = bias[layer], sigma_shift[layer], theta_shift[layer]
+        shift_s, shift_t = rescale[layer + 1, 0], rescale[layer + 1, 1]
+        for j in range(lanes):
+            rb = table[points_b[j], layer]
+            e1, x1, e2, x2 = _step(
+                kind, square_sum, jump, w2, ra, rb, beta, fs, ft, es[j], xs[j], et[j], xt[j]
             )
-        theta_e = _shift(et, xt)
-        theta_ab = ra[F_RTH] * rb[F_RTH] - theta_e
-        dot_root = ra[F_SD] * rb[F_SD]
-        fs = sigma_shift[layer]
-        ft = theta_shift[layer]
-        scaled = es / root if root > 0.0 else 0.0
-        if xs == 0:
-            linear = 0.0 < scaled < SMALLEST_NONLINEAR
-        else:
-            linear = es > 0.0 and xs + math.frexp(scaled)[1] < LINEAR_BELOW
-        if not linear:
-            d = min(max(_shift(scaled, xs), 0.0), 2.0)
-            d_phi, d_dphi = _deficits(kind, square_sum, jump, ra, rb, root, d)
-            es_new = w2 * d_phi + gap
-            if fs == 0 and ft == 0:
-                total = es_new + dot_root * theta_e + theta_ab * w2 * d_dphi + mismatch
-            else:
-                total = (
-                    _shift(es_new, fs)
-                    + dot_root * _shift(et, xt + ft)
-                    + theta_ab * w2 * d_dphi * math.ldexp(1.0, ft)
-                    + mismatch
-                )
-            es, xs = es_new, 0
-            et, xt = max(total, 0.0), 0
-        else:
-            slope, rise = _slopes(kind, square_sum, jump, q1, q2, root)
-            m0, m1 = 0.0, 0.0
-            if q1 != q2:
-                m0, m1 = _deficits(kind, square_sum, jump, ra, rb, root, 0.0)
-            s_m, s_x = _add(w2 * m0 + gap, 0, w2 * slope * scaled, xs)
-            if kind == KIND_ABRELU:  # power ½: keep the exponent even so its half is exact
-                odd = xs & 1
-                lin_m, lin_x = w2 * rise * math.sqrt(math.ldexp(scaled, odd)), (xs - odd) // 2
-            else:
-                lin_m, lin_x = w2 * rise * scaled, xs
-            dphi_m, dphi_x = _add(w2 * m1, 0, lin_m, lin_x)
-            total_m, total_x = _add(s_m, s_x + fs, dot_root * et, xt + ft)
-            total_m, total_x = _add(total_m, total_x, theta_ab * dphi_m, dphi_x + ft)
-            total_m, total_x = _add(total_m, total_x, mismatch, 0)
-            es, xs = s_m, s_x
-            et, xt = max(total_m, 0.0), total_x
-        xs -= rescale[layer + 1, 0]
-        xt -= rescale[layer + 1, 1]
+            es[j], xs[j], et[j], xt[j] = e1, x1 - shift_s, e2, x2 - shift_t
 
 
 @numba.njit(cache=True, inline="always")
@@ -508,33 +558,41 @@ def _run_pairs(
         tile_bounds[:, :, 1] = -(2**62)
         row, column = tiles[k, 0], tiles[k, 1]
         for a in range(row, min(row + TILE, n1)):
-            for b in range(max(a, column) if same else column, min(column + TILE, n2)):
-                if same and a == b:
-                    out_m[:, :, a, a] = 0.0
-                    out_x[:, :, a, a] = 0
-                    continue
-                _run_pair(
+            start = max(a, column) if same else column
+            if same and start == a:
+                out_m[:, :, a, a] = 0.0
+                out_x[:, :, a, a] = 0
+                start += 1
+            stop = min(column + TILE, n2)
+            for group in range(start, stop, LANES):
+                columns = np.arange(group, min(group + LANES, stop))
+                points_b = column_point[columns]
+                es = np.empty(columns.size)
+                for j in range(columns.size):
+                    es[j] = _first_deficit(
+                        angular[row_point[a]], angular[points_b[j]], b0, delta[a, columns[j]]
+                    )
+                _run_group(
                     kind,
                     square_sum,
                     jump,
                     w2,
-                    table[row_point[a]],
-                    table[column_point[b]],
+                    table,
+                    row_point[a],
+                    points_b,
                     bias,
                     sigma_shift,
                     theta_shift,
                     rescale,
                     slots,
                     depth,
-                    _first_deficit(
-                        angular[row_point[a]], angular[column_point[b]], b0, delta[a, b]
-                    ),
-                    -first_shift,
+                    es,
+                    np.full(columns.size, -first_shift, np.int64),
                     out_m,
                     out_x,
                     tile_bounds,
                     a,
-                    b,
+                    columns,
                     same,
                 )
 
