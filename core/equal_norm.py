@@ -143,7 +143,7 @@ def _evaluate(
     with ``dense`` the kernel roots − factors·E instead. ``tiles``: blocks of the pair loop
     (:func:`core.entry_loop.tiles`); ``same``: only a ≤ b, mirrored."""
     n1, n2 = delta.shape
-    depths = coef.shape[0]
+    depths, _, panels, degree = coef.shape
     out = np.empty((depths, 2, n1, n2))
     for k in numba.prange(tiles.shape[0]):
         row, column = tiles[k, 0], tiles[k, 1]
@@ -155,19 +155,31 @@ def _evaluate(
                 index = -1
                 if 0.0 < d < low:
                     index = np.searchsorted(tiny, d)
+                v = u + theta
+                panel = min(max(int((v - v_lo) / width), 0), panels - 1)
+                x2 = 2.0 * (2.0 * (v - v_lo - panel * width) / width - 1.0)
                 for layer in range(depths):
-                    for kernel in range(2):
-                        if theta == 0.0:
-                            e = 0.0
-                        elif index >= 0:
-                            e = tiny_values[layer, kernel, index]
-                        else:
-                            y = _clenshaw(coef[layer, kernel], u + theta, v_lo, width)
-                            e = math.exp(y + 2.0 * u)
-                        value = roots[layer, kernel] - factors[layer, kernel] * e if dense else e
-                        out[layer, kernel, a, b] = value
-                        if same:
-                            out[layer, kernel, b, a] = value
+                    if theta == 0.0:
+                        e0 = e1 = 0.0
+                    elif index >= 0:
+                        e0 = tiny_values[layer, 0, index]
+                        e1 = tiny_values[layer, 1, index]
+                    else:  # Clenshaw (as _clenshaw), both kernels in one loop
+                        table = coef[layer]
+                        b1 = b2 = c1 = c2 = 0.0
+                        for j in range(degree - 1, 0, -1):
+                            b1, b2 = x2 * b1 - b2 + table[0, panel, j], b1
+                            c1, c2 = x2 * c1 - c2 + table[1, panel, j], c1
+                        e0 = math.exp(0.5 * x2 * b1 - b2 + table[0, panel, 0] + 2.0 * u)
+                        e1 = math.exp(0.5 * x2 * c1 - c2 + table[1, panel, 0] + 2.0 * u)
+                    if dense:
+                        e0 = roots[layer, 0] - factors[layer, 0] * e0
+                        e1 = roots[layer, 1] - factors[layer, 1] * e1
+                    out[layer, 0, a, b] = e0
+                    out[layer, 1, a, b] = e1
+                    if same:
+                        out[layer, 0, b, a] = e0
+                        out[layer, 1, b, a] = e1
     return out
 
 
