@@ -95,25 +95,69 @@ def _gauss(q: float, kind: int, power: int) -> float:
     return acc * step * _INV_SQRT_2PI / root
 
 
+#: the fixed lattice x_k = k·H, |x_k| ≤ L + 1, on which broad conditional expectations sum
+SPAN = math.ceil((L + 1.0) / H)
+
+
 @numba.njit(cache=True)
-def _conditional(kind: int, m: float, sigma: float) -> float:
-    """E[f(m + σZ)] for a localised f (kind as in :func:`_local`)."""
+def _lattice() -> Array:
+    """f(k·H) for the localised kinds 0, 1, 2 and |k| ≤ SPAN, shape [3, 2·SPAN + 1]."""
+    table = np.empty((3, 2 * SPAN + 1))
+    for kind in range(3):
+        for k in range(-SPAN, SPAN + 1):
+            table[kind, k + SPAN] = _local(kind, k * H)
+    return table
+
+
+@numba.njit(cache=True)
+def _conditional(kind: int, m: float, sigma: float, table: Array) -> float:
+    """E[f(m + σZ)] for a localised f (kind as in :func:`_local`).
+
+    σ ≤ 2H: trapezoidal in Z with step ½. Otherwise trapezoidal on the fixed lattice k·H
+    (f tabulated once), the Gaussian weights by the recurrence w_{k±1} = w_k·r±, r± ← r±·e^{−H²/σ²}
+    from the lattice point nearest m (no exponential per node).
+    """
     if sigma < 1e-300:
         return _local(kind, m)
-    hz = min(0.5, H / sigma)
-    lo = max(-Z_CUT, (-L - 1.0 - m) / sigma)
-    hi = min(Z_CUT, (L + 1.0 - m) / sigma)
+    if sigma <= 2.0 * H:
+        lo = max(-Z_CUT, (-L - 1.0 - m) / sigma)
+        hi = min(Z_CUT, (L + 1.0 - m) / sigma)
+        if lo > hi:
+            return 0.0
+        acc = 0.0
+        for j in range(math.ceil(lo / 0.5), math.floor(hi / 0.5) + 1):
+            z = j * 0.5
+            acc += math.exp(-0.5 * z * z) * _local(kind, m + sigma * z)
+        return acc * 0.5 * _INV_SQRT_2PI
+    centre = min(max(round(m / H), -SPAN), SPAN)
+    lo = max(-SPAN, math.ceil((m - Z_CUT * sigma) / H))
+    hi = min(SPAN, math.floor((m + Z_CUT * sigma) / H))
     if lo > hi:
         return 0.0
-    acc = 0.0
-    for j in range(math.ceil(lo / hz), math.floor(hi / hz) + 1):
-        z = j * hz
-        acc += math.exp(-0.5 * z * z) * _local(kind, m + sigma * z)
-    return acc * hz * _INV_SQRT_2PI
+    inv = 0.5 / (sigma * sigma)
+    t = centre * H - m
+    first = math.exp(-t * t * inv)
+    shrink = math.exp(-2.0 * H * H * inv)
+    acc = first * table[kind, centre + SPAN] if lo <= centre <= hi else 0.0
+    weight = first
+    ratio = math.exp(-(2.0 * t * H + H * H) * inv)
+    for k in range(centre + 1, hi + 1):
+        weight *= ratio
+        ratio *= shrink
+        if k >= lo:
+            acc += weight * table[kind, k + SPAN]
+    weight = first
+    ratio = math.exp((2.0 * t * H - H * H) * inv)
+    for k in range(centre - 1, lo - 1, -1):
+        weight *= ratio
+        ratio *= shrink
+        if k <= hi:
+            acc += weight * table[kind, k + SPAN]
+    return acc * H * _INV_SQRT_2PI / sigma
 
 
 @numba.njit(cache=True)
-def _product(kind: int, q1: float, a: float, sigma: float) -> float:
+def _product(kind: int, q1: float, a: float, sigma: float, table: Array) -> float:
     """E[f(u) f(v)] for localised f: ∫ p_{q1}(x) f(x) E[f(ax + σZ)] dx."""
     root = math.sqrt(q1)
     step = min(H, 0.5 * root)
@@ -123,7 +167,7 @@ def _product(kind: int, q1: float, a: float, sigma: float) -> float:
         x = j * step
         fx = _local(kind, x)
         if fx != 0.0:
-            acc += math.exp(-0.5 * x * x / q1) * fx * _conditional(kind, a * x, sigma)
+            acc += math.exp(-0.5 * x * x / q1) * fx * _conditional(kind, a * x, sigma, table)
     return acc * step * _INV_SQRT_2PI / root
 
 
@@ -142,7 +186,7 @@ def _cross(q: float, a: float, sigma: float) -> float:
 
 
 @numba.njit(cache=True)
-def _tanh_value(q1: float, q2: float, c: float, s: float) -> float:
+def _tanh_value(q1: float, q2: float, c: float, s: float, table: Array) -> float:
     """E[tanh u tanh v] (q1 ≥ q2)."""
     k2 = 2.0 * KAPPA * KAPPA
     arg = k2 * c * math.sqrt(q1 * q2) / math.sqrt((1.0 + k2 * q1) * (1.0 + k2 * q2))
@@ -154,7 +198,7 @@ def _tanh_value(q1: float, q2: float, c: float, s: float) -> float:
         closed
         + _cross(q1, a, sigma)
         + _cross(q2, back, math.sqrt(q1) * s)
-        + _product(0, q1, a, sigma)
+        + _product(0, q1, a, sigma, table)
     )
 
 
@@ -213,6 +257,7 @@ def tanh_pairs(
     size = q1.size
     value = np.empty(size)
     deficit = np.empty(size)
+    table = _lattice()
     for p in numba.prange(size):
         qa, qb, na, nb = q1[p], q2[p], n1[p], n2[p]
         if qb > qa:
@@ -224,9 +269,9 @@ def tanh_pairs(
         if qb <= 1e-300:  # v ≡ 0: tanh v = 0, sech² v = 1
             val = _gauss(qa, 1, 1) if derivative else 0.0
         elif derivative:
-            val = _product(1, qa, c * math.sqrt(qb / qa), sigma)
+            val = _product(1, qa, c * math.sqrt(qb / qa), sigma, table)
         else:
-            val = _tanh_value(qa, qb, c, s)
+            val = _tanh_value(qa, qb, c, s, table)
         value[p] = val
         if not want_deficit:
             deficit[p] = 0.0
@@ -265,12 +310,13 @@ def tanh_slopes(q1: Array, q2: Array) -> tuple[Array, Array]:
     """√(q1q2)·E[φ'(u)φ'(v)] and √(q1q2)·E[φ''(u)φ''(v)] at c = 1."""
     a = np.empty(q1.size)
     b = np.empty(q1.size)
+    table = _lattice()
     for p in numba.prange(q1.size):
         qa, qb = max(q1[p], q2[p]), min(q1[p], q2[p])
         ratio = math.sqrt(qb / qa)
         root = math.sqrt(qa * qb)
-        a[p] = root * _product(1, qa, ratio, 0.0)
-        b[p] = root * _product(2, qa, ratio, 0.0)
+        a[p] = root * _product(1, qa, ratio, 0.0, table)
+        b[p] = root * _product(2, qa, ratio, 0.0, table)
     return a, b
 
 

@@ -226,36 +226,62 @@ def _entry(
         - math.sqrt((1.0 - share[i]) * (1.0 - share[j]))
         - abs(c) * math.sqrt(share[i] * share[j])
     )
+    c4 = (c * c) * (c * c)
     if not want_deficit or bound * 64.0 >= 1.0:
+        # four interleaved streams k ≡ r (mod 4), each in powers of c⁴ (no latency chain)
         power = 1.0
-        acc = 0.0
-        for k in range(terms):
-            acc += power * coef[i, k] * coef[j, k]
-            power *= c
-            if k % 4 == 3 and abs(power) * suffix[i, k + 1] * suffix[j, k + 1] <= 1.1e-16 * abs(
-                acc
-            ):
-                break
+        s0 = s1 = s2 = s3 = 0.0
+        for k in range(0, terms, 4):
+            s0 += power * (coef[i, k] * coef[j, k])
+            s1 += power * (coef[i, k + 1] * coef[j, k + 1])
+            s2 += power * (coef[i, k + 2] * coef[j, k + 2])
+            s3 += power * (coef[i, k + 3] * coef[j, k + 3])
+            power *= c4
+            if k % 16 == 12:
+                acc = s0 + c * (s1 + c * (s2 + c * s3))
+                if abs(power) * suffix[i, k + 4] * suffix[j, k + 4] <= 1.1e-16 * abs(acc):
+                    break
+        acc = s0 + c * (s1 + c * (s2 + c * s3))
         return acc, max(scale - acc, 0.0) if want_deficit else 0.0
-    gap = 0.0  # 1 − c^k
-    angular = 0.0
-    inner = 0.0
-    for k in range(terms):
-        ab = coef[i, k] * coef[j, k]
-        inner += ab
-        angular += gap * ab
-        gap = d + c * gap
-    angular = max(angular, 0.0)
+    # 1 − c^{k+4} = (1 − c⁴) + c⁴(1 − c^k), 1 − c⁴ = δ(2 − δ)(1 + c²): four streams again
+    step = d * (2.0 - d) * (1.0 + c * c)
+    g0 = 0.0
+    g1 = d
+    g2 = d + c * d
+    g3 = d + c * g2
+    a0 = a1 = a2 = a3 = 0.0
+    n0 = n1 = n2 = n3 = 0.0
+    for k in range(0, terms, 4):
+        ab0 = coef[i, k] * coef[j, k]
+        ab1 = coef[i, k + 1] * coef[j, k + 1]
+        ab2 = coef[i, k + 2] * coef[j, k + 2]
+        ab3 = coef[i, k + 3] * coef[j, k + 3]
+        n0 += ab0
+        n1 += ab1
+        n2 += ab2
+        n3 += ab3
+        a0 += g0 * ab0
+        a1 += g1 * ab1
+        a2 += g2 * ab2
+        a3 += g3 * ab3
+        g0 = step + c4 * g0
+        g1 = step + c4 * g1
+        g2 = step + c4 * g2
+        g3 = step + c4 * g3
+    angular = max((a0 + a1) + (a2 + a3), 0.0)
+    inner = (n0 + n1) + (n2 + n3)
     if i == j:
         return 0.0, angular
     if angular >= 1e-2 * scale:  # the mismatch √(T_iT_j) − Σ α_iα_j loses ≤ 1e-14·scale
         return 0.0, angular + max(scale - inner, 0.0)
-    spread = 0.0
-    for k in range(terms):
-        diff = coef[i, k] - coef[j, k]
-        spread += diff * diff
+    e0 = e1 = 0.0
+    for k in range(0, terms, 2):
+        diff0 = coef[i, k] - coef[j, k]
+        diff1 = coef[i, k + 1] - coef[j, k + 1]
+        e0 += diff0 * diff0
+        e1 += diff1 * diff1
     root_gap = norms[i] - norms[j]
-    return 0.0, angular + max(0.5 * spread - 0.5 * root_gap * root_gap, 0.0)
+    return 0.0, angular + max(0.5 * (e0 + e1) - 0.5 * root_gap * root_gap, 0.0)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -356,6 +382,9 @@ class _Series:
 
     @classmethod
     def of(cls, coef: Array) -> _Series:
+        """Rows zero-padded to a multiple of 4 terms (the sums run in four streams)."""
+        width = -(-coef.shape[1] // 4) * 4
+        coef = np.pad(coef, ((0, 0), (0, width - coef.shape[1])))
         squares = coef * coef
         tails = np.zeros((coef.shape[0], coef.shape[1] + 1))
         tails[:, :-1] = np.cumsum(squares[:, ::-1], axis=1)[:, ::-1]
