@@ -13,15 +13,12 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from core.activations.closed_forms import Cos, Sin
+from core.activations import get_activation
 from core.kernels import compute_kernels
 from core.network import Network
 from tests.core.mp_reference import mp_kernel_layers, mp_sin
 
-# Not in the registry yet: registering any activation shifts the derandomized schemathesis
-# examples onto a latent /v1/sweeps failure (erf, sigma_w2 = 5e-324, core/linalg.py), and for
-# cos χ₁ = σ_w² E[sin²] underflows to 0 where core/spectra.py takes log10(χ₁)
-SIN, COS = Sin("sin"), Cos("cos")
+SIN, COS = get_activation("sin"), get_activation("cos")
 
 # (q1, q2, c): small and moderate q, q1 ≠ q2, c near ±1
 QUADRATURE_POINTS = [
