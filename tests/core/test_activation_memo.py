@@ -27,3 +27,21 @@ def test_an_empty_query_is_an_empty_answer() -> None:
     tanh = get_activation("tanh")
     assert tanh.variance(np.array([])).shape == (0,)
     assert tanh.derivative_variance(np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_a_short_memoised_series_is_extended_for_a_longer_partner(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Coefficient rows are used to the longest series length of the call: a row memoised
+    from a small-q call (few terms) is recomputed to the length its large-q partner needs
+    (its terms beyond its own length are ~3e-8·√V, not negligible against that partner)."""
+    monkeypatch.setattr(numerical, "_MEMO", {})
+    tanh = get_activation("tanh")
+    q = np.array([0.1, 5.0])
+    short = tanh._coefficients("φ", tanh.phi, q[:1])  # type: ignore[attr-defined]
+    mixed = tanh._coefficients("φ", tanh.phi, q)  # type: ignore[attr-defined]
+    monkeypatch.setattr(numerical, "_MEMO", {})
+    fresh = tanh._coefficients("φ", tanh.phi, q)  # type: ignore[attr-defined]
+    assert mixed.shape == fresh.shape and mixed.shape[1] > short.shape[1]
+    assert np.any(mixed[0, short.shape[1] :] != 0.0)
+    np.testing.assert_allclose(mixed, fresh, rtol=0.0, atol=1e-16)
