@@ -373,10 +373,17 @@ def test_to_dict_has_the_api_fields_and_nothing_non_finite():
                 assert math.isfinite(value), key
 
 
-def test_quadrature_limit_leaves_c_star_out_with_a_note():
-    """tanh's Hermite series does not reach 1e-15 at q* ≈ 7.3: c* is not invented."""
-    fp = fixed_points(tanh(), 10.0, 0.1)
-    assert fp.phase == "chaotic" and fp.q_star is not None
-    assert fp.c_star is None and fp.chi_c_star is None
-    assert any("could not be computed" in n for n in fp.notes)
-    assert fp.c_convergence is not None and not fp.c_convergence.converged
+def test_tanh_c_star_is_resolved_where_the_series_needs_hundreds_of_terms():
+    """tanh at σ_w² = 10: q* ≈ 7.3 needs ~800 Hermite terms (the series refused it before the
+    per-variance grids, and c* was left out). q* against mpmath; c* must solve the correlation
+    map's fixed-point equation c = (σ_w² E[φ(u)φ(v)] + σ_b²)/q* (the map itself is checked
+    against mpmath in tests/core/test_numerical_large_q.py)."""
+    act = tanh()
+    fp = fixed_points(act, 10.0, 0.1)
+    assert fp.phase == "chaotic" and fp.q_star is not None and fp.c_star is not None
+    assert fp.c_convergence is not None and fp.c_convergence.converged
+    assert fp.q_star == pytest.approx(float(mp_q_star(tanh_variance, 10.0, 0.1, 7.3)), rel=1e-12)
+    q = fp.q_star
+    mapped = (10.0 * float(act.correlation(q, q, fp.c_star * q)) + 0.1) / q
+    assert abs(mapped - fp.c_star) <= 1e-12
+    assert 0.0 < fp.c_star < 0.2
