@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, ndtr
+from scipy.special import expit
 
 from core.activations.base import Array
 
@@ -15,8 +15,6 @@ QUADRATURE_LARGE = (
     "variances above 16 (tanh; sigmoid: 64) an erf split with 1-D and 2-D trapezoidal rules "
     "in the pre-activations"
 )
-
-_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
 
 def _tanh_1(x: Array) -> Array:
@@ -57,24 +55,7 @@ def _silu_2(x: Array) -> Array:
     return s * r * (2.0 + x * (r - s))
 
 
-def _normal_density(x: Array) -> Array:
-    return _INV_SQRT_2PI * np.exp(-0.5 * x * x)
-
-
-def _gelu(x: Array) -> Array:
-    return x * ndtr(x)
-
-
-def _gelu_1(x: Array) -> Array:
-    return ndtr(x) + x * _normal_density(x)
-
-
-def _gelu_2(x: Array) -> Array:
-    return (2.0 - x * x) * _normal_density(x)
-
-
 TANH = (np.tanh, _tanh_1, _tanh_2)
 SIGMOID = (expit, _sigmoid_1, _sigmoid_2)
 SOFTPLUS = (_softplus, expit, _sigmoid_1)
 SILU = (_silu, _silu_1, _silu_2)
-GELU = (_gelu, _gelu_1, _gelu_2)
