@@ -20,6 +20,7 @@ with 0 < θ₀ < θ_min (near-duplicates) are added to the grid and computed exa
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -67,6 +68,13 @@ def _theta_of(v: Array) -> Array:
         if np.max(np.abs(step) / theta) < 1e-16:
             break
     return theta
+
+
+@functools.cache
+def _grid_angles(panels: int) -> tuple[Array, Array]:
+    """θ₀ at the nodes and check points of :func:`_chebyshev_nodes` (computed once)."""
+    nodes, checks, _, _ = _chebyshev_nodes(panels)
+    return _theta_of(nodes), _theta_of(checks)
 
 
 def _chebyshev_nodes(panels: int) -> tuple[Array, Array, float, float]:
@@ -211,7 +219,7 @@ def equal_norm_evaluation(
     compiled = entry_loop.supported(network, 2, depths[-1])
     for panels in PANELS:
         nodes, checks, v_lo, width = _chebyshev_nodes(panels)
-        grid_theta = np.concatenate([_theta_of(nodes), _theta_of(checks), tiny])
+        grid_theta = np.concatenate([*_grid_angles(panels), tiny])
         grid_delta = 2.0 * np.sin(0.5 * grid_theta) ** 2
         if compiled:
             grid_states = entry_loop.entry_states(
@@ -289,8 +297,9 @@ def _tables(
     grid_states: list[LayerState], nodes: Array, checks: Array, v_lo: float, width: float
 ) -> list[dict[str, Array]] | None:
     """Per depth and kernel, Chebyshev tables of y = ln E − 2 ln θ₀; None if a check fails."""
-    log_nodes = np.log(_theta_of(nodes))
-    log_checks = np.log(_theta_of(checks))
+    node_theta, check_theta = _grid_angles(nodes.size // DEGREE)
+    log_nodes = np.log(node_theta)
+    log_checks = np.log(check_theta)
     out = []
     for state in grid_states:
         tables = {}
