@@ -31,7 +31,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default_factory=_cpus, ge=1, le=256, description="worker processes")
     blas_threads: int | None = Field(
-        default=None, ge=1, le=256, description="BLAS and numba threads per worker; default cpus // workers"
+        default=None,
+        ge=1,
+        le=256,
+        description="BLAS and numba threads per worker; default cpus // workers",
     )
     queue_size: int | None = Field(
         default=None,
