@@ -6,6 +6,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     MPLCONFIGDIR=/tmp/matplotlib \
+    NUMBA_CACHE_DIR=/app/numba-cache \
     DEEPKERNEL_HOST=0.0.0.0 \
     DEEPKERNEL_PORT=8000
 
@@ -16,6 +17,8 @@ COPY api ./api
 COPY service ./service
 RUN pip install ".[dask]" \
     && useradd --create-home --uid 10001 --shell /usr/sbin/nologin deepkernel
+# numba compiles on first use (about a minute on 2 cores): done here, the workers load it
+RUN deepkernel warmup && chown -R deepkernel:deepkernel /app/numba-cache
 
 USER deepkernel
 EXPOSE 8000

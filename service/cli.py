@@ -4,6 +4,7 @@
 (one server process; the numerics run in N worker processes).
 ``deepkernel openapi [--output PATH] [--check PATH]``: print, write or verify the OpenAPI
 document (JSON, indent 2, trailing newline); ``--check`` exits 1 when the file differs.
+``deepkernel warmup``: compile the numerics into numba's disk cache (:mod:`service.warmup`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import difflib
 import json
 import sys
+import time
 from pathlib import Path
 
 from service.settings import Settings, SettingsError, load_settings
@@ -83,6 +85,18 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warmup(args: argparse.Namespace) -> int:
+    from service.warmup import warm_up
+
+    started = time.perf_counter()
+    timings = warm_up()
+    print(
+        f"compiled or loaded every numba kernel: {len(timings)} requests in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deepkernel", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -96,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--output", help="write the document to this file")
     target.add_argument("--check", help="exit 1 if this file differs from the document")
     spec.set_defaults(handler=_openapi)
+    warmup = commands.add_parser(
+        "warmup", help="compile the numerics into numba's disk cache before serving"
+    )
+    warmup.set_defaults(handler=_warmup)
     return parser
 
 
