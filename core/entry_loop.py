@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from core.activations import Activation
 from core.activations.base import Array
-from core.activations.closed_forms import ABRelu, Erf
+from core.activations.closed_forms import ABRelu, Erf, _erf_norm_mismatch
 from core.deficits import DIAGONAL_LIMIT, LOG10_2, SNAP_RTOL, DeviationPart, LayerState
 from core.network import Network
 
@@ -48,20 +48,14 @@ LINEAR_BELOW = -500
 SMALLEST_NONLINEAR = 2.0 ** (LINEAR_BELOW - 1)
 #: per-point fields of the packed layer table (see :func:`_diagonals`)
 (F_RG, F_Q, F_SV, F_SVB, F_SD, F_RTH, F_SP, F_SR, F_ST) = range(9)
-#: erf only: 1/(1 + 2q), √ρ with ρ = 2q/(1 + 2q), √(arcsin ρ), √(1 + 4q), (1 + 4q)^¼, and
-#: G'', G'''' at ln ρ for G(x) = ln arcsin(eˣ)
-(F_IP, F_SRHO, F_SASIN, F_R2, F_R4, F_G2, F_G4, FIELDS) = range(9, 17)
-#: step (in ln ρ) of the central difference giving G'''' from G''
-G4_STEP = 1e-3
+#: erf only: 1/(1 + 2q), √ρ with ρ = 2q/(1 + 2q), √(1 + 4q), (1 + 4q)^¼
+(F_IP, F_SRHO, F_R2, F_R4, FIELDS) = range(9, 14)
 #: the entry loop is used while (n1 + n2)·depth stays below this (the packed table's size)
 MAX_POINT_LAYERS = 2**18
 #: side of the square blocks the pair loops run in
 TILE = 64
 #: entries advanced together through the layers (independent dependency chains)
 LANES = 8
-#: below this |ρ1/ρ2 − 1| the erf norm mismatch is its series to h⁴ (relative error ~h⁴/1000;
-#: above, the difference of closed forms has absolute error ~1e-16·V, ~1e-16/h² relative)
-ERF_SERIES_BELOW = 1e-3
 TWO_PI = 2.0 * math.pi
 
 
@@ -128,21 +122,8 @@ def _erf_deficits(ra: Array, rb: Array, d: float) -> tuple[float, float]:
         sine = s * root_r - r * root_s
     angular = math.atan2(sine, root_s * root_r + s * r)
     mismatch = 0.0
-    if q1 != q2 and s > 0.0:
-        # h = ln ρ1 − ln ρ2 = log1p(z): ρ1/ρ2 = 1 + (q1 − q2)/(q2 (1 + 2q1))
-        z = (q1 - q2) * ra[F_IP] / q2
-        root_a = ra[F_SASIN] * rb[F_SASIN]  # √(A1A2)
-        if abs(z) < ERF_SERIES_BELOW:
-            # √(A1A2) − arcsin s = √(A1A2)(1 − e^{−X}), X = ½(G1 + G2) − G(ln s) =
-            # Ḡ'' h²/8 − 5 Ḡ'''' h⁴/384 + O(h⁶), Ḡ: the mean over the two points (X < 1e-8)
-            h = math.log1p(z)
-            h2 = h * h
-            mean2 = 0.5 * (ra[F_G2] + rb[F_G2])
-            mean4 = 0.5 * (ra[F_G4] + rb[F_G4])
-            x = h2 * (mean2 / 8.0 - 5.0 / 384.0 * mean4 * h2)
-            mismatch = root_a * x * (1.0 - 0.5 * x)
-        else:
-            mismatch = max(root_a - math.asin(s), 0.0)
+    if q1 != q2 and s > 0.0:  # √(A1A2) − arcsin s, to ~2e-15 relative (closed_forms)
+        mismatch = _erf_norm_mismatch(q1, q2, s, root_s)
     radicand = ra[F_R2] * rb[F_R2]
     x = 4.0 * q1 * q2 * d * (2.0 - d)
     det = d0 + x
@@ -153,15 +134,6 @@ def _erf_deficits(ra: Array, rb: Array, d: float) -> tuple[float, float]:
     root_w = ra[F_R4] * rb[F_R4]
     derivative = (4.0 / math.pi) * gap / (root_w * root_d * (root_d + root_w))
     return (2.0 / math.pi) * (angular + mismatch), derivative
-
-
-@numba.njit(cache=True)
-def _log_arcsin_curvature(rho: float) -> float:
-    """G''(ln ρ) for G(x) = ln arcsin(eˣ): ρ/(Aw) − (ρ/(Aw))² + ρ³/(Aw³), A = arcsin ρ,
-    w = √(1 − ρ²) (closed_forms._erf_deficit)."""
-    w = math.sqrt((1.0 - rho) * (1.0 + rho))
-    ratio = rho / (math.asin(rho) * w)
-    return ratio - ratio * ratio + ratio * rho * rho / (w * w)
 
 
 @numba.njit(cache=True)
@@ -302,17 +274,6 @@ def _diagonals(
                 q = g[i]
                 row[F_IP] = 1.0 / (1.0 + 2.0 * q)
                 row[F_SRHO] = math.sqrt(2.0 * q / (1.0 + 2.0 * q))
-                rho = 2.0 * q / (1.0 + 2.0 * q)
-                arc = math.asin(rho)
-                row[F_SASIN] = math.sqrt(arc)
-                if arc > 0.0:
-                    row[F_G2] = _log_arcsin_curvature(rho)
-                    up = rho * math.exp(G4_STEP)
-                    if up < 1.0:
-                        down = _log_arcsin_curvature(rho * math.exp(-G4_STEP))
-                        row[F_G4] = (_log_arcsin_curvature(up) - 2.0 * row[F_G2] + down) / (
-                            G4_STEP * G4_STEP
-                        )
                 row[F_R2] = math.sqrt(1.0 + 4.0 * q)
                 row[F_R4] = math.sqrt(row[F_R2])
             g_next[i] = v + beta

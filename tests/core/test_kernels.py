@@ -271,3 +271,24 @@ def test_cross_kernel_across_blocks_against_mpmath(name, w2, b2):
         index = np.ix_([0, 63, 64, 69], [0, 63, 64, 69])
         np.testing.assert_allclose(gram.nngp[i][index], np.array(sigma, dtype=float), rtol=1e-13)
         np.testing.assert_allclose(gram.ntk[i][index], np.array(theta, dtype=float), rtol=1e-13)
+
+
+@pytest.mark.parametrize(("scale", "gap"), [(1e3, 0.1), (1e3, 1e-3), (1e-3, 2e-3), (30.0, 0.1)])
+def test_erf_kernels_of_unequal_norms_against_mpmath(scale, gap):
+    """Norms a relative ``gap`` apart at first-layer variance ~``scale``: the compiled loop's
+    norm-mismatch term was off by up to 3e-8 relative (q ~ 1e3, 10 % apart) before it used
+    closed_forms' erf mismatch. Entries and deficits to 1e-12 relative."""
+    mp.mp.dps = 40
+    r = math.sqrt(scale * (1.0 + gap))
+    x = np.array([[math.sqrt(scale), 0.0], [0.999 * r, math.sqrt(1.0 - 0.999**2) * r]])
+    result = compute_kernels(Network(get_activation("erf"), 1.5, 0.1, 3), x, depths=[2, 3])
+    reference = mp_kernel_layers(x, EXPECTATIONS["erf"], 1.5, 0.1, [2, 3])
+    for i, depth in enumerate([2, 3]):
+        for ours, scale10, exact in (
+            (result.nngp, result.nngp_log10_scale, reference[depth][0]),
+            (result.ntk, result.ntk_log10_scale, reference[depth][1]),
+        ):
+            kernel = ours[i] * 10.0 ** scale10[i]
+            np.testing.assert_allclose(kernel, np.array(exact, dtype=float), rtol=1e-12)
+            deficit = math.sqrt(kernel[0, 0] * kernel[1, 1]) - kernel[0, 1]
+            assert deficit == pytest.approx(deficits(exact)[0, 1], rel=1e-12)
