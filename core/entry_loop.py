@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from core.activations import Activation
 from core.activations.base import Array
-from core.activations.closed_forms import ABRelu, Erf, _erf_norm_mismatch
+from core.activations.closed_forms import ABRelu, Erf, erf_deficit_from
 from core.deficits import DIAGONAL_LIMIT, LOG10_2, SNAP_RTOL, DeviationPart, LayerState
 from core.network import Network
 
@@ -109,21 +109,8 @@ def _erf_deficits(ra: Array, rb: Array, d: float) -> tuple[float, float]:
     _erf_derivative_deficit, with the per-point factors precomputed)."""
     q1, q2 = ra[F_Q], rb[F_Q]
     s = ra[F_SRHO] * rb[F_SRHO]
-    r = s * (1.0 - d)
     d0 = 1.0 + 2.0 * q1 + 2.0 * q2
-    one_minus_s2 = d0 * ra[F_IP] * rb[F_IP]
-    s2_minus_r2 = s * s * d * (2.0 - d)
-    root_s = math.sqrt(one_minus_s2)
-    root_r = math.sqrt(one_minus_s2 + s2_minus_r2)
-    if r >= 0.0:
-        denominator = s * root_r + r * root_s
-        sine = s2_minus_r2 / denominator if denominator > 0.0 else 0.0
-    else:
-        sine = s * root_r - r * root_s
-    angular = math.atan2(sine, root_s * root_r + s * r)
-    mismatch = 0.0
-    if q1 != q2 and s > 0.0:  # √(A1A2) − arcsin s, to ~2e-15 relative (closed_forms)
-        mismatch = _erf_norm_mismatch(q1, q2, s, root_s)
+    value = erf_deficit_from(q1, q2, s, d0 * ra[F_IP] * rb[F_IP], d)
     radicand = ra[F_R2] * rb[F_R2]
     x = 4.0 * q1 * q2 * d * (2.0 - d)
     det = d0 + x
@@ -133,7 +120,7 @@ def _erf_deficits(ra: Array, rb: Array, d: float) -> tuple[float, float]:
     root_d = math.sqrt(det)
     root_w = ra[F_R4] * rb[F_R4]
     derivative = (4.0 / math.pi) * gap / (root_w * root_d * (root_d + root_w))
-    return (2.0 / math.pi) * (angular + mismatch), derivative
+    return value, derivative
 
 
 @numba.njit(cache=True)

@@ -255,15 +255,11 @@ def _erf_norm_mismatch(q1: float, q2: float, s: float, root_s: float) -> float:
     return math.atan2(s, root_s) * math.expm1(max(spread, 0.0))
 
 
-@numba.vectorize(["float64(float64, float64, float64)"], target="parallel", cache=True)
-def _erf_deficit(q1: float, q2: float, delta: float) -> float:
-    """√(V1V2) − E[erf(u) erf(v)] (module doc): angular part + norm-mismatch part."""
-    d = min(max(delta, 0.0), 2.0)
-    p1 = 1.0 + 2.0 * q1
-    p2 = 1.0 + 2.0 * q2
-    s = 2.0 * math.sqrt(q1 * q2 / (p1 * p2))
+@numba.njit(cache=True, inline="always")
+def erf_deficit_from(q1: float, q2: float, s: float, one_minus_s2: float, d: float) -> float:
+    """√(V1V2) − E[erf(u) erf(v)] at cosine deficit d ∈ [0, 2], given s = √(ρ1ρ2) and 1 − s²
+    (callers precompute them: here from q, in core.entry_loop from its per-point table)."""
     r = s * (1.0 - d)
-    one_minus_s2 = (1.0 + 2.0 * q1 + 2.0 * q2) / (p1 * p2)
     s2_minus_r2 = s * s * d * (2.0 - d)
     root_s = math.sqrt(one_minus_s2)
     root_r = math.sqrt(one_minus_s2 + s2_minus_r2)
@@ -278,6 +274,16 @@ def _erf_deficit(q1: float, q2: float, delta: float) -> float:
     if q1 != q2 and s > 0.0:
         mismatch = _erf_norm_mismatch(q1, q2, s, root_s)
     return (2.0 / math.pi) * (angular + mismatch)
+
+
+@numba.vectorize(["float64(float64, float64, float64)"], target="parallel", cache=True)
+def _erf_deficit(q1: float, q2: float, delta: float) -> float:
+    """√(V1V2) − E[erf(u) erf(v)] (module doc): angular part + norm-mismatch part."""
+    d = min(max(delta, 0.0), 2.0)
+    p1 = 1.0 + 2.0 * q1
+    p2 = 1.0 + 2.0 * q2
+    s = 2.0 * math.sqrt(q1 * q2 / (p1 * p2))
+    return erf_deficit_from(q1, q2, s, (1.0 + 2.0 * q1 + 2.0 * q2) / (p1 * p2), d)
 
 
 @numba.vectorize(["float64(float64, float64, float64)"], target="parallel", cache=True)
