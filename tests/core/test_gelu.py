@@ -10,8 +10,6 @@ plus |log10 δ| for the deficit forms; and a plain mpmath recursion for the kern
 
 from __future__ import annotations
 
-import warnings
-
 import mpmath as mp
 import numpy as np
 import pytest
@@ -20,6 +18,7 @@ from core.activations import get_activation, list_activations
 from core.fixed_points import fixed_points
 from core.kernels import compute_kernels
 from core.network import Network
+from tests.core.edges import assert_finite_at_the_edges
 from tests.core.mp_reference import mp_kernel_layers
 
 GELU = get_activation("gelu")
@@ -262,21 +261,4 @@ def test_registry_lists_gelu_as_closed_form():
 
 
 def test_edges_are_finite_without_warnings():
-    q = np.array([0.0, 1e-300, 1e-8, 0.5, 1.0, 700.0, 1e5, 1e300])
-    q1, q2 = np.meshgrid(q, q)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        for values in (GELU.variance(q), GELU.variance_slope(q), GELU.derivative_variance(q)):
-            assert np.all(np.isfinite(values))
-        root = np.sqrt(q1) * np.sqrt(q2)
-        for c in (-1.0, -0.5, 0.0, 1.0 - 1e-16, 1.0, 1.5):  # 1.5: q12 beyond Cauchy–Schwarz
-            assert np.all(np.isfinite(GELU.correlation(q1, q2, c * root)))
-            assert np.all(np.isfinite(GELU.derivative_correlation(q1, q2, c * root)))
-        for delta in (0.0, 1e-300, 1e-20, 1.0, 2.0, 2.5, -1e-3):
-            for gap in (
-                GELU.correlation_deficit(q1, q2, delta),
-                GELU.derivative_correlation_deficit(q1, q2, delta),
-            ):
-                assert np.all(np.isfinite(gap)) and np.all(gap >= 0.0)
-        for part in GELU.small_deficit_slopes(q1, q2)[:2]:
-            assert np.all(np.isfinite(part)) and np.all(part >= 0.0)
+    assert_finite_at_the_edges(GELU)
