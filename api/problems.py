@@ -95,9 +95,13 @@ _RESPONSE_DESCRIPTIONS = {
 }
 
 
-def field_path(loc: Sequence[int | str]) -> str:
-    """``("body", "x1", 3, 0)`` -> ``"x1[3][0]"``; pydantic's union-member tags are dropped."""
+def field_path(loc: Sequence[int | str], tag: object = None) -> str:
+    """``("body", "x1", 3, 0)`` -> ``"x1[3][0]"``; pydantic's union-member tags are dropped,
+    and so is ``tag``, the body's discriminator value, where pydantic puts it first
+    (``("body", "kernels", "request", "x1")`` -> ``"request.x1"`` for a job of kind kernels)."""
     parts = list(loc[1:] if loc and loc[0] in ("body", "query", "path", "header") else loc)
+    if parts and tag is not None and parts[0] == tag:
+        parts = parts[1:]
     path = ""
     for part in parts:
         if isinstance(part, int):
@@ -117,8 +121,9 @@ def field_path(loc: Sequence[int | str]) -> str:
 def validation_errors(exc: RequestValidationError) -> list[dict[str, str]]:
     """One entry per bad field (the first message wins when a union reports several)."""
     seen: dict[str, dict[str, str]] = {}
+    tag = exc.body.get("kind") if isinstance(exc.body, dict) else None
     for error in exc.errors():
-        field = field_path(error.get("loc", ()))
+        field = field_path(error.get("loc", ()), tag)
         message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
         if error.get("type") == "missing":
             message = "this field is required"

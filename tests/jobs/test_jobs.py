@@ -198,3 +198,18 @@ async def test_a_failed_job_reports_the_problem(jobs_client: httpx.AsyncClient) 
     result = await jobs_client.get(f"{submitted.headers['location']}/result")
     assert result.status_code == 409
     assert "stand-in failure" in result.json()["detail"]
+
+
+async def test_an_invalid_submission_is_422_naming_the_field_in_the_submitted_body(
+    jobs_client: httpx.AsyncClient,
+) -> None:
+    body = {
+        "kind": "fixed-points",
+        "request": {"activation": "nope", "sigma_w2": -1.0, "sigma_b2": 0.1},
+    }
+    refused = await jobs_client.post("/v1/jobs", json=body)
+    assert refused.status_code == 422
+    fields = {error["field"]: error["message"] for error in refused.json()["errors"]}
+    assert set(fields) == {"request.activation", "request.sigma_w2"}
+    assert "unknown activation 'nope'" in fields["request.activation"]
+    assert "greater than or equal to" in fields["request.sigma_w2"]
