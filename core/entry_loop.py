@@ -33,8 +33,9 @@ from numpy.typing import NDArray
 
 from core.activations import Activation
 from core.activations.base import Array
-from core.activations.closed_forms import ABRelu, Erf, erf_deficit_from
+from core.activations.closed_forms import ABRelu, Erf, _erf_norm_mismatch, erf_deficit_from
 from core.deficits import DIAGONAL_LIMIT, LOG10_2, SNAP_RTOL, DeviationPart, LayerState
+from core.erf_mismatch import M_LIMIT, MISMATCH_FIELDS, point_fields, series_mismatch
 from core.network import Network
 
 Integers = NDArray[np.integer[Any]]
@@ -103,14 +104,25 @@ def _sin_minus_theta_cos(theta: float, delta: float) -> float:
 
 
 @numba.njit(cache=True, inline="always")
-def _erf_deficits(ra: Array, rb: Array, d: float) -> tuple[float, float]:
+def _erf_deficits(ra: Array, rb: Array, ma: Array, mb: Array, d: float) -> tuple[float, float]:
     """(√(V1V2) − E[erf(u) erf(v)], √(W1W2) − E[erf'(u) erf'(v)]) at cosine deficit d,
     from the points' table rows (the formulas of closed_forms._erf_deficit and
-    _erf_derivative_deficit, with the per-point factors precomputed)."""
+    _erf_derivative_deficit, with the per-point factors precomputed) and mismatch rows
+    (the norm-mismatch part by :func:`core.erf_mismatch.series_mismatch` where it applies,
+    else by closed_forms' rule)."""
     q1, q2 = ra[F_Q], rb[F_Q]
     s = ra[F_SRHO] * rb[F_SRHO]
     d0 = 1.0 + 2.0 * q1 + 2.0 * q2
-    value = erf_deficit_from(q1, q2, s, d0 * ra[F_IP] * rb[F_IP], d)
+    one_minus_s2 = d0 * ra[F_IP] * rb[F_IP]
+    value = erf_deficit_from(q1, q1, s, one_minus_s2, d)  # equal q: the angular part alone
+    if q1 != q2 and s > 0.0:
+        k = 0.5 * abs(math.log1p((q1 - q2) / q2 / (1.0 + 2.0 * q1)))
+        lo, hi = (mb, ma) if q1 > q2 else (ma, mb)
+        if k <= hi[M_LIMIT]:
+            mismatch = series_mismatch(lo, hi, k)
+        else:
+            mismatch = _erf_norm_mismatch(q1, q2, s, math.sqrt(one_minus_s2))
+        value += (2.0 / math.pi) * mismatch
     radicand = ra[F_R2] * rb[F_R2]
     x = 4.0 * q1 * q2 * d * (2.0 - d)
     det = d0 + x
@@ -200,16 +212,19 @@ def _diagonals(
     depth: int,
     slots: Integers,
     rtol: float,
-) -> tuple[Array, Array, Integers, Integers, Integers, Array, Integers, Integers]:
+) -> tuple[Array, Array, Array, Integers, Integers, Integers, Array, Integers, Integers]:
     """Per-point layer table [points, depth, FIELDS] and per-layer scalars of the recursion.
 
-    Returns (table, bias [depth], sigma_shift [depth], theta_shift [depth] (s − top, the
-    Σ and Θ scales relative to the common scale of Θ'), rescale [depth, 2] (the diagonal
-    renormalisation exponents of Σ and Θ entering layer l), diagonals [slots, 2, points],
-    scales [slots, 2], first (Σ¹'s renormalisation)).
+    Returns (table, erf mismatch fields [points, depth, MISMATCH_FIELDS] (erf: filled at
+    the layers whose variances are not all equal; else [points, 1, …] zeros), bias
+    [depth], sigma_shift [depth], theta_shift [depth] (s − top, the Σ and Θ scales
+    relative to the common scale of Θ'), rescale [depth, 2] (the diagonal renormalisation
+    exponents of Σ and Θ entering layer l), diagonals [slots, 2, points], scales [slots,
+    2], first (Σ¹'s renormalisation)).
     """
     points = g0.size
     table = np.zeros((points, depth, FIELDS))
+    mism = np.zeros((points, depth if kind == KIND_ERF else 1, MISMATCH_FIELDS))
     bias = np.zeros(depth)
     sigma_shift = np.zeros(depth, np.int64)
     theta_shift = np.zeros(depth, np.int64)
@@ -241,6 +256,10 @@ def _diagonals(
         theta_shift[layer] = sh - top
         g_next = np.empty(points)
         h_next = np.empty(points)
+        if kind == KIND_ERF and g.min() != g.max():
+            for i in range(points):
+                if g[i] > 0.0:
+                    point_fields(g[i], mism[i, layer])
         for i in range(points):
             v, w = _variances(kind, square_sum, g[i])
             v *= w2
@@ -280,6 +299,7 @@ def _diagonals(
         rescale[layer + 1, 1] = shift
     return (
         table,
+        mism,
         bias,
         sigma_shift,
         theta_shift,
@@ -295,14 +315,22 @@ def _diagonals(
 
 @numba.njit(cache=True, inline="always")
 def _deficits(
-    kind: int, square_sum: float, jump: float, ra: Array, rb: Array, root: float, d: float
+    kind: int,
+    square_sum: float,
+    jump: float,
+    ra: Array,
+    rb: Array,
+    ma: Array,
+    mb: Array,
+    root: float,
+    d: float,
 ) -> tuple[float, float]:
     """(√(V1V2) − E[φφ], √(W1W2) − E[φ'φ']) at cosine deficit d ∈ [0, 2]."""
     if kind == KIND_ABRELU:
         theta = _angle(d)
         gap = square_sum * math.pi * d - jump * _sin_minus_theta_cos(theta, d)
         return root / TWO_PI * max(gap, 0.0), jump * theta / TWO_PI
-    return _erf_deficits(ra, rb, d)
+    return _erf_deficits(ra, rb, ma, mb, d)
 
 
 @numba.njit(cache=True, inline="always")
@@ -347,6 +375,8 @@ def _step(
     w2: float,
     ra: Array,
     rb: Array,
+    ma: Array,
+    mb: Array,
     beta: float,
     fs: int,
     ft: int,
@@ -356,7 +386,8 @@ def _step(
     xt: int,
 ) -> tuple[float, int, float, int]:
     """One layer of one entry: (E_Σ, x_Σ, E_Θ, x_Θ) → the next layer's (before the
-    diagonal renormalisation); ``ra``, ``rb``: the two points' table rows at this layer."""
+    diagonal renormalisation); ``ra``, ``rb``: the two points' table rows at this layer,
+    ``ma``, ``mb`` their erf mismatch rows."""
     root = ra[F_RG] * rb[F_RG]
     q1, q2 = ra[F_Q], rb[F_Q]
     gap = 0.0
@@ -378,7 +409,7 @@ def _step(
         linear = es > 0.0 and xs + math.frexp(scaled)[1] < LINEAR_BELOW
     if not linear:
         d = min(max(_shift(scaled, xs), 0.0), 2.0)
-        d_phi, d_dphi = _deficits(kind, square_sum, jump, ra, rb, root, d)
+        d_phi, d_dphi = _deficits(kind, square_sum, jump, ra, rb, ma, mb, root, d)
         es_new = w2 * d_phi + gap
         if fs == 0 and ft == 0:
             total = es_new + dot_root * theta_e + theta_ab * w2 * d_dphi + mismatch
@@ -393,7 +424,7 @@ def _step(
     slope, rise = _slopes(kind, square_sum, jump, q1, q2, root)
     m0, m1 = 0.0, 0.0
     if q1 != q2:
-        m0, m1 = _deficits(kind, square_sum, jump, ra, rb, root, 0.0)
+        m0, m1 = _deficits(kind, square_sum, jump, ra, rb, ma, mb, root, 0.0)
     s_m, s_x = _add(w2 * m0 + gap, 0, w2 * slope * scaled, xs)
     if kind == KIND_ABRELU:  # power ½: keep the exponent even so its half is exact
         odd = xs & 1
@@ -414,6 +445,7 @@ def _run_group(
     jump: float,
     w2: float,
     table: Array,
+    mism: Array,
     point_a: int,
     points_b: Integers,
     bias: Array,
@@ -446,12 +478,29 @@ def _run_group(
         if layer == depth:
             return
         ra = table[point_a, layer]
+        ml = min(layer, mism.shape[1] - 1)
+        ma = mism[point_a, ml]
         beta, fs, ft = bias[layer], sigma_shift[layer], theta_shift[layer]
         shift_s, shift_t = rescale[layer + 1, 0], rescale[layer + 1, 1]
         for j in range(lanes):
             rb = table[points_b[j], layer]
+            mb = mism[points_b[j], ml]
             e1, x1, e2, x2 = _step(
-                kind, square_sum, jump, w2, ra, rb, beta, fs, ft, es[j], xs[j], et[j], xt[j]
+                kind,
+                square_sum,
+                jump,
+                w2,
+                ra,
+                rb,
+                ma,
+                mb,
+                beta,
+                fs,
+                ft,
+                es[j],
+                xs[j],
+                et[j],
+                xt[j],
             )
             es[j], xs[j], et[j], xt[j] = e1, x1 - shift_s, e2, x2 - shift_t
 
@@ -474,6 +523,7 @@ def _run_pairs(
     jump: float,
     w2: float,
     table: Array,
+    mism: Array,
     row_point: Integers,
     column_point: Integers,
     bias: Array,
@@ -526,6 +576,7 @@ def _run_pairs(
                     jump,
                     w2,
                     table,
+                    mism,
                     row_point[a],
                     points_b,
                     bias,
@@ -600,7 +651,7 @@ def entry_states(
         angular = np.concatenate([a1, a2]).astype(np.float64)
         column_point = n1 + np.arange(n2)
     g0 = angular + b0
-    table, bias, sigma_shift, theta_shift, rescale, diagonals, scales, shift = _diagonals(
+    table, mism, bias, sigma_shift, theta_shift, rescale, diagonals, scales, shift = _diagonals(
         kind,
         square_sum,
         kind == KIND_ABRELU,  # positively homogeneous: Σ's diagonal may be rescaled
@@ -625,6 +676,7 @@ def entry_states(
             jump,
             network.sigma_w2,
             table,
+            mism,
             row_point,
             column_point,
             bias,

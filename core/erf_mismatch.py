@@ -1,0 +1,138 @@
+"""erf's norm-mismatch term from per-point Taylor coefficients (compiled entry loop).
+
+The norm-mismatch part of erf's correlation deficit (:mod:`core.activations.closed_forms`)
+is √(A1A2) − arcsin s = √(A1A2)·(1 − e^{−X}) with ρ_i = 2q_i/(1 + 2q_i), A_i = arcsin ρ_i,
+s = √(ρ1ρ2), G(x) = ln arcsin(eˣ), x_i = ln ρ_i = x̄ ± k and
+
+    X = ½(G(x1) + G(x2)) − G(x̄) = ½∫₀ᵏ (k − t)(G''(x̄ + t) + G''(x̄ − t)) dt.
+
+Expanding G'' about each end (x_hi = x̄ + k, x_lo = x̄ − k), G''(x_e + u) = Σ_i g_i^e uⁱ, gives
+
+    X = k² Σ_i (p_i^lo + (−1)ⁱ p_i^hi) kⁱ,      p_i = g_i / (2(i + 2)),
+
+a sum of per-point coefficients: per pair only k (one log1p, as in closed_forms) and a
+polynomial remain, against a 1–5 node Gauss rule on G'' there. TERMS = 8 terms are used
+while k ≤ RATIO·min(|x_hi|, 1) (G is singular at x = 0, and the e^{2mx} terms of its
+series grow like (2m)ⁱ): 9e-16 relative against mpmath for q in [1e-4, 1e5]
+(tests/core/test_erf_mismatch_series.py); beyond it, closed_forms' rule is used.
+
+The coefficients g_i: for ρ < ½ from ln(arcsin y / y) = Σ_m l_m y^{2m} (all l_m > 0), so
+G''(x + u) = Σ_m l_m (2m)² ρ^{2m} e^{2mu} is a sum of positive terms; for ρ ≥ ½ by power
+series arithmetic on A(u) = arcsin(ρeᵘ) (A' = y/√(1 − y²)) and G' = A'/A (G' is not ≈ 1
+there, so no leading term cancels).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from core.activations.base import Array
+
+#: Taylor terms of G'' kept per point
+TERMS = 8
+#: the series is used while k ≤ RATIO·min(|x_hi|, 1)
+RATIO = 0.01
+#: per-point fields: p_0 … p_{TERMS−1}, √A, the limit RATIO·min(|x|, 1) on k
+(M_SQRT_A, M_LIMIT, MISMATCH_FIELDS) = (TERMS, TERMS + 1, TERMS + 2)
+#: terms of the series of ln(arcsin y / y) in z = y² (used for z < ¼)
+_Z_TERMS = 64
+#: ρ below which the z-series is used
+_Z_BELOW = 0.5
+
+
+def _log_arcsin_ratio_series() -> Array:
+    """l_m of ln(arcsin y / y) = Σ_{m≥1} l_m y^{2m}: the log of Σ_m b_m z^m, b_m =
+    C(2m, m)/(4^m (2m + 1)), by the recurrence l_n = b_n − (1/n) Σ_{k<n} k l_k b_{n−k}."""
+    b = np.array([math.comb(2 * m, m) / 4.0**m / (2 * m + 1) for m in range(_Z_TERMS + 1)])
+    out = np.zeros(_Z_TERMS + 1)
+    for n in range(1, _Z_TERMS + 1):
+        out[n] = b[n] - sum(k * out[k] * b[n - k] for k in range(1, n)) / n
+    return out
+
+
+_L_SERIES = _log_arcsin_ratio_series()
+_INVERSE_FACTORIALS = np.array([1.0 / math.factorial(i) for i in range(TERMS + 2)])
+
+
+@numba.njit(cache=True)
+def _curvature_series_small(rho: float, out: Array) -> None:
+    """out[i] = g_i (Taylor coefficients of G'' at ln ρ) from the l_m series, ρ < ½."""
+    z = rho * rho
+    out[:TERMS] = 0.0
+    power = 1.0
+    for m in range(1, _Z_TERMS + 1):
+        power *= z
+        term = _L_SERIES[m] * power
+        two_m = 2.0 * m
+        weight = term * two_m * two_m
+        for i in range(TERMS):
+            out[i] += weight * _INVERSE_FACTORIALS[i]
+            weight *= two_m
+
+
+@numba.njit(cache=True)
+def _curvature_series_large(rho: float, gap: float, out: Array) -> None:
+    """out[i] = g_i by series arithmetic in u (ρ ≥ ½); gap = 1 − ρ."""
+    size = TERMS + 2
+    y = np.empty(size)
+    c = np.empty(size)
+    for j in range(size):
+        y[j] = rho * _INVERSE_FACTORIALS[j]
+        c[j] = -rho * rho * 2.0**j * _INVERSE_FACTORIALS[j]
+    c[0] = gap * (1.0 + rho)  # 1 − ρ²
+    r = np.empty(size)  # c^{-1/2}
+    r[0] = 1.0 / math.sqrt(c[0])
+    for n in range(1, size):
+        acc = 0.0
+        for k in range(1, n + 1):
+            acc += (0.5 * k - n) * c[k] * r[n - k]
+        r[n] = acc / (n * c[0])
+    slope = np.empty(size)  # A' = y r
+    for n in range(size):
+        acc = 0.0
+        for i in range(n + 1):
+            acc += y[i] * r[n - i]
+        slope[n] = acc
+    a = np.empty(size)
+    a[0] = math.atan2(rho, math.sqrt(c[0]))
+    for j in range(1, size):
+        a[j] = slope[j - 1] / j
+    h = np.empty(size)  # G' = A'/A
+    for n in range(size):
+        acc = slope[n]
+        for k in range(1, n + 1):
+            acc -= a[k] * h[n - k]
+        h[n] = acc / a[0]
+    for i in range(TERMS):  # g_i = (i + 2)(i + 1) G_{i+2}, G_j = h_{j−1}/j
+        out[i] = (i + 1) * h[i + 1]
+
+
+@numba.njit(cache=True)
+def point_fields(q: float, out: Array) -> None:
+    """The per-point fields (module doc) of variance q > 0 into ``out`` [MISMATCH_FIELDS]."""
+    p = 1.0 + 2.0 * q
+    rho = 2.0 * q / p
+    gap = 1.0 / p
+    if rho < _Z_BELOW:
+        _curvature_series_small(rho, out)
+    else:
+        _curvature_series_large(rho, gap, out)
+    for i in range(TERMS):
+        out[i] /= 2.0 * (i + 2)
+    out[M_SQRT_A] = math.sqrt(math.atan2(rho, math.sqrt(gap * (1.0 + rho))))
+    out[M_LIMIT] = RATIO * min(-math.log(rho), 1.0)
+
+
+@numba.njit(cache=True, inline="always")
+def series_mismatch(lo: Array, hi: Array, k: float) -> float:
+    """√(A1A2) − arcsin s from the two points' fields (``lo``: the smaller q) and
+    k = ½|ln(ρ1/ρ2)| ≤ hi[M_LIMIT]."""
+    acc = 0.0
+    for i in range(TERMS - 1, -1, -1):
+        term = lo[i] + hi[i] if i % 2 == 0 else lo[i] - hi[i]
+        acc = acc * k + term
+    x = acc * k * k
+    return -lo[M_SQRT_A] * hi[M_SQRT_A] * math.expm1(-x)
