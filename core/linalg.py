@@ -12,7 +12,9 @@ log10 exponents, never by forming 10^s.
 Two regimes:
 
 - **dense**: τ is not small against v vᵀ (chaotic phase, shallow networks). K̂ is formed and
-  factored directly (Cholesky, escalating jitter, then eigh with a pseudo-inverse cutoff).
+  factored directly: Cholesky, or where K̂ is singular to float64 an eigendecomposition with
+  a pseudo-inverse cutoff (the t → ∞ limit of the gradient flow on the resolved modes; a
+  jittered Cholesky would be a ridge solution instead, off by about jitter/λ_min).
 - **structured**: τ‖B‖ ≪ ‖v‖² (ordered phase, deep networks, down to τ = 0, the infinite-depth
   kriging limit). A Householder reflection H maps v to e₁; in that basis
   H K̂ H = [[a, τ bᵀ], [τ b, τ C]] and the small eigenvalues are τ × eig(a matrix built from
@@ -38,7 +40,6 @@ _MAX_EXP10 = 300.0
 # Structured when τ·‖C‖_F ≤ a·_GAP and τ ≤ _TAU_DENSE: the rank-one mode is then separated.
 _GAP = 1.0 / 16.0
 _TAU_DENSE = 1e-2
-_JITTERS = (1e-10, 1e-8)
 
 
 def pow10(exponent: float) -> float:
@@ -98,7 +99,7 @@ def cholesky_rcond(cholesky_factor: FloatArray, norm1: float) -> float:
 
 def well_posed(cholesky_factor: FloatArray, scale: float) -> bool:
     """A Cholesky factor whose smallest pivot² is above n·eps·scale (else: numerically
-    singular — the solve would amplify rounding; the caller adds jitter instead)."""
+    singular — the solve would amplify rounding; the caller uses the eigh pseudo-inverse)."""
     pivots = np.diag(cholesky_factor)
     if pivots.size == 0:
         return True
@@ -165,7 +166,6 @@ class KernelSolver:
     reg: float = 0.0
     solver: str = ""
     log10_condition_estimate: float | None = None  # from the last Cholesky (LAPACK pocon)
-    jittered: bool = False
     _eig: tuple[FloatArray, ...] | None = None
     _structured: _Householder | None = None
     _decomposition: tuple[FloatArray, float, FloatArray, FloatArray] | None = None
@@ -222,14 +222,9 @@ class KernelSolver:
         if self._structured is not None:
             solved = self._structured.solve(y, self.reg)
             if solved is not None:
-                self.jittered = self.jittered or solved[2] > 0
-                estimate = solved[3]
+                estimate = solved[2]
                 self.log10_condition_estimate = estimate if math.isfinite(estimate) else None
-                self._note_solver(
-                    f"structured Cholesky (jitter {solved[2]:.0e})"
-                    if solved[2]
-                    else "structured Cholesky"
-                )
+                self._note_solver("structured Cholesky")
                 return solved[0], solved[1]
             self._note_solver("structured eigh pseudo-inverse")
             means, trains = self._flow(y, [math.inf])
@@ -238,29 +233,20 @@ class KernelSolver:
         k_cross = self.kernel.dense_cross()
         a = k_train + self.reg * np.eye(k_train.shape[0])
         scale = float(np.mean(np.diag(a))) if a.size else 1.0
-        for jitter in (0.0, *_JITTERS):
-            try:
-                factor = scipy.linalg.cho_factor(
-                    a + jitter * scale * np.eye(a.shape[0]), lower=True, check_finite=False
-                )
-            except np.linalg.LinAlgError:
-                continue
-            if not well_posed(factor[0], scale):
-                continue
+        try:
+            factor = scipy.linalg.cho_factor(a, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            factor = None
+        if factor is not None and well_posed(factor[0], scale):
             alpha = scipy.linalg.cho_solve(factor, y, check_finite=False)
-            if not np.all(np.isfinite(alpha)):
-                continue
-            if jitter:
-                self._note_solver(f"Cholesky with jitter {jitter:.0e}×mean(diag)")
-                self.jittered = True
-            else:
+            if np.all(np.isfinite(alpha)):
                 self._note_solver("Cholesky")
-            self.log10_condition_estimate = -log10_or_neg_inf(
-                cholesky_rcond(factor[0], float(np.max(np.abs(a).sum(axis=0))))
-            )
-            # K α = y − (λ̂ + jitter) α exactly: no cancellation against a large α
-            return k_cross @ alpha, y - (self.reg + jitter * scale) * alpha
-        self._note_solver("eigh pseudo-inverse (Cholesky failed even with jitter)")
+                self.log10_condition_estimate = -log10_or_neg_inf(
+                    cholesky_rcond(factor[0], float(np.max(np.abs(a).sum(axis=0))))
+                )
+                # K α = y − λ̂ α exactly: no cancellation against a large α
+                return k_cross @ alpha, y - self.reg * alpha
+        self._note_solver("eigh pseudo-inverse (the kernel is singular to float64)")
         means, trains = self._flow(y, [math.inf])
         return means[0], trains[0]
 
@@ -287,13 +273,16 @@ class KernelSolver:
             return self._structured.flow(y, self.reg, log10_eta_t, self._decomposed())
         lam, vec = self._dense_eig()
         noise = lam.size * _EPS * max(float(np.max(np.abs(lam))), 0.0)
-        lam = np.where(lam > noise, lam, 0.0)
+        resolved = lam > noise
+        lam = np.where(resolved, lam, 0.0)
         coeff = vec.T @ y
         k_cross_vec = self.kernel.dense_cross() @ vec
         means, trains = [], []
         zeros = np.zeros(lam.size)
         for lt in log10_eta_t:
-            phi = flow_factor(lam, zeros, lt)
+            # a null mode v of a PSD kernel has K(Z, X) v = 0: what float64 leaves of it is
+            # rounding, which η t (the flow factor at λ = 0) would amplify without bound
+            phi = np.where(resolved, flow_factor(lam, zeros, lt), 0.0)
             gain = flow_gain(lam, zeros, lt)
             means.append(k_cross_vec @ (phi[:, None] * coeff))
             trains.append(vec @ (gain[:, None] * coeff))
@@ -444,7 +433,8 @@ class _Householder:
         for lt in log10_eta_t:
             phi0 = float(flow_factor(np.array([big]), np.zeros(1), lt)[0])
             g0 = float(flow_gain(np.array([big]), np.zeros(1), lt)[0])
-            phis = flow_factor(mu, np.full(mu.size, e_s), lt) * rho
+            # unresolved modes are null modes to float64: K(Z, X) v = 0 (see KernelSolver._flow)
+            phis = np.where(resolved, flow_factor(mu, np.full(mu.size, e_s), lt) * rho, 0.0)
             gains = flow_gain(mu, np.full(mu.size, e_s), lt)
             mean = np.outer(big_cross, phi0 * c0) + small_cross @ (phis[:, None] * cs)
             d = w @ (gains[:, None] * cs)
@@ -455,48 +445,41 @@ class _Householder:
             means.append(mean)
         return np.array(means), np.array(trains)
 
-    def solve(
-        self, y: FloatArray, reg: float
-    ) -> tuple[FloatArray, FloatArray, float, float] | None:
+    def solve(self, y: FloatArray, reg: float) -> tuple[FloatArray, FloatArray, float] | None:
         """t = ∞ by the Schur complement on the big mode and a Cholesky of the deviation block.
 
-        Returns (test mean, train mean, jitter used, log10 κ estimate) or None when the block
-        is not positive definite even with jitter (the caller falls back to eigh).
+        Returns (test mean, train mean, log10 κ estimate) or None when the block is singular
+        to float64 (the caller falls back to the eigh pseudo-inverse).
         """
         tau = pow10(self.log10_tau)
         e_s, rho, r = self._small_units(reg)
         c2 = rho * self.c + r * np.eye(self.c.shape[0])
         scale = float(np.mean(np.diag(c2))) if c2.size else 1.0
         yh = self.reflect(y)
-        for jitter in (0.0, *_JITTERS):
-            try:
-                factor = scipy.linalg.cho_factor(
-                    c2 + jitter * scale * np.eye(c2.shape[0]), lower=True, check_finite=False
-                )
-            except np.linalg.LinAlgError:
-                continue
-            if not well_posed(factor[0], scale):
-                continue
-            z2 = scipy.linalg.cho_solve(factor, yh[1:], check_finite=False)
-            rb = scipy.linalg.cho_solve(factor, self.b, check_finite=False)
-            denom = self.a + reg - tau * rho * float(self.b @ rb)
-            if not (np.all(np.isfinite(z2)) and np.all(np.isfinite(rb)) and denom > 0):
-                continue
-            block_norm = float(np.max(np.abs(c2).sum(axis=0))) if c2.size else 1.0
-            rcond = cholesky_rcond(factor[0], block_norm)
-            # κ ≈ (a + λ̂) / (10^e_s λ_min(c2)), λ_min(c2) ≈ rcond·‖c2‖₁
-            log10_kappa = (
-                math.log10(self.a + reg) - e_s - math.log10(max(rcond * block_norm, 1e-300))
-                if c2.size
-                else 0.0
-            )
-            w1 = (yh[0] - rho * (self.b @ z2)) / denom  # [k]
-            tw2 = rho * (z2 - tau * np.outer(rb, w1))  # τ w₂
-            u = self.kernel.u
-            mean = np.outer(self.sigma_norm * u + tau * self.q[:, 0], w1) + self.q[:, 1:] @ tw2
-            # train: K̂ w = y − λ̂ w − (jitter on the block) w, λ̂ w₂ = 10^(lλ−e_s)(z2 − τ rb w1)
-            shift = r + jitter * scale
-            reg_w = np.vstack([reg * w1[None, :], shift * (z2 - tau * np.outer(rb, w1))])
-            train = y - self.reflect(reg_w)
-            return mean, train, jitter, log10_kappa
-        return None
+        try:
+            factor = scipy.linalg.cho_factor(c2, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            return None
+        if not well_posed(factor[0], scale):
+            return None
+        z2 = scipy.linalg.cho_solve(factor, yh[1:], check_finite=False)
+        rb = scipy.linalg.cho_solve(factor, self.b, check_finite=False)
+        denom = self.a + reg - tau * rho * float(self.b @ rb)
+        if not (np.all(np.isfinite(z2)) and np.all(np.isfinite(rb)) and denom > 0):
+            return None
+        block_norm = float(np.max(np.abs(c2).sum(axis=0))) if c2.size else 1.0
+        rcond = cholesky_rcond(factor[0], block_norm)
+        # κ ≈ (a + λ̂) / (10^e_s λ_min(c2)), λ_min(c2) ≈ rcond·‖c2‖₁
+        log10_kappa = (
+            math.log10(self.a + reg) - e_s - math.log10(max(rcond * block_norm, 1e-300))
+            if c2.size
+            else 0.0
+        )
+        w1 = (yh[0] - rho * (self.b @ z2)) / denom  # [k]
+        tw2 = rho * (z2 - tau * np.outer(rb, w1))  # τ w₂
+        u = self.kernel.u
+        mean = np.outer(self.sigma_norm * u + tau * self.q[:, 0], w1) + self.q[:, 1:] @ tw2
+        # train: K̂ w = y − λ̂ w, with λ̂ w₂ = 10^(lλ−e_s)(z2 − τ rb w1)
+        reg_w = np.vstack([reg * w1[None, :], r * (z2 - tau * np.outer(rb, w1))])
+        train = y - self.reflect(reg_w)
+        return mean, train, log10_kappa

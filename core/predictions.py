@@ -223,7 +223,7 @@ def solve_prepared(
         )
     mean, train = solver.predict(y, log10_eta_t)
     estimate = solver.log10_condition_estimate
-    if spectrum is None and estimate is not None and not solver.jittered:
+    if spectrum is None and estimate is not None:
         # t = ∞ only: LAPACK's O(n²) estimate from the Cholesky factor (within a factor ~n)
         bounded = max(estimate, 0.0)
         log10_kappa: float | None = bounded

@@ -358,7 +358,8 @@ def sweep_row(problem: SweepProblem, index: int, progress: Progress = None) -> S
     if singular:
         warnings.append(
             f"σ_w² = {sigma_w2:g}: Θ(X,X) is singular to float64 at depths {singular} "
-            "(κ is a lower bound; the t = ∞ solve is regularised, see core/linalg.py)"
+            "(κ is a lower bound; t = ∞ is the flow's limit on its resolved modes, "
+            "see core/linalg.py)"
         )
     if not np.all(resolved):
         depths = [d for d, ok in zip(problem.depths, resolved, strict=True) if not ok]
