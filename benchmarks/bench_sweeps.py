@@ -3,7 +3,9 @@
 Baseline (measured in the same run): for every (σ_w², depth) cell, core.predictions.predict
 at that depth for every t — a recursion from layer 1 per depth, and t = ∞ and finite t
 solved separately. Prints seconds and the ratio baseline / sweep, and checks that both give
-the same train and test losses.
+the same train and test losses. Both sides run with the same BLAS thread limit (``--threads``,
+default 1, as in a service worker: on a busy machine a 2-thread eigh of a 64 × 64 kernel was
+10× slower than a 1-thread one).
 
     .venv/bin/python benchmarks/bench_sweeps.py [--n 64] [--num-w2 6]
 """
@@ -16,6 +18,7 @@ import time
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from core.activations import get_activation
 from core.network import Network
@@ -25,6 +28,7 @@ from core.sweeps import sweep, sweep_problem
 DEPTH_SETS = {
     "shallow": [1, 2, 4, 8, 16],
     "deep": [1, 4, 16, 64, 256, 1024],
+    "uniform": list(range(8, 129, 8)),
 }
 
 
@@ -51,7 +55,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=64, help="training (and test) points")
     parser.add_argument("--num-w2", type=int, default=6)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     args = parser.parse_args()
+    threadpool_limits(args.threads)
     rng = np.random.default_rng(0)
     d = 16
     x = rng.normal(size=(2 * args.n, d))
