@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.activations import get_activation
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, NotDefinedError
 from core.network import Network
 
 if TYPE_CHECKING:
@@ -55,10 +55,21 @@ def network_from(spec: Mapping[str, Any]) -> Network:
 
 
 def _fixed_points(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
+    from core.correlation_map import correlation_map
     from core.fixed_points import fixed_points
 
     activation = get_activation(request["activation"])
-    return fixed_points(activation, request["sigma_w2"], request["sigma_b2"]).to_dict()
+    w2, b2 = request["sigma_w2"], request["sigma_b2"]
+    result = {**fixed_points(activation, w2, b2).to_dict(), "correlation_map": None}
+    points = request.get("correlation_map", 0)
+    if points:
+        try:
+            curve = correlation_map(activation, w2, b2, np.linspace(-1.0, 1.0, points))
+        except NotDefinedError as exc:
+            result["notes"] = [*result["notes"], f"correlation_map: {exc.detail}"]
+        else:
+            result["correlation_map"] = {"c": curve.c, "f": curve.f, "f_prime": curve.f_prime}
+    return result
 
 
 def _axis(spec: Mapping[str, Any] | list[float]) -> np.ndarray:
