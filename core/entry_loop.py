@@ -51,6 +51,11 @@ SMALLEST_NONLINEAR = 2.0 ** (LINEAR_BELOW - 1)
 (F_RG, F_Q, F_SV, F_SVB, F_SD, F_RTH, F_SP, F_SR, F_ST) = range(9)
 #: erf only: 1/(1 + 2q), √ρ with ρ = 2q/(1 + 2q), √(1 + 4q), (1 + 4q)^¼
 (F_IP, F_SRHO, F_R2, F_R4, FIELDS) = range(9, 14)
+#: functions of the settled tail (core.settled_tail): F_Σ, ΔA, ΔB
+TAIL_FUNCTIONS = 3
+#: the settled tail is used from this many pairs and layers after the snap on
+TAIL_MIN_PAIRS = 4096
+TAIL_MIN_LAYERS = 8
 #: the entry loop is used while (n1 + n2)·depth stays below this (the packed table's size)
 MAX_POINT_LAYERS = 2**18
 #: side of the square blocks the pair loops run in
@@ -439,6 +444,90 @@ def _step(
 
 
 @numba.njit(cache=True)
+def _tail_entries(
+    table: Array,
+    point_a: int,
+    points_b: Integers,
+    start: int,
+    es: Array,
+    xs: Integers,
+    et: Array,
+    xt: Integers,
+    tail_slots: Integers,
+    coef: Array,
+    slope_m: Array,
+    slope_x: Integers,
+    diagonal: Array,
+    diagonal_x: Integers,
+    grid: Array,
+    out_m: Array,
+    out_x: Integers,
+    bounds: Integers,
+    a: int,
+    columns: Integers,
+    mirror: bool,
+) -> None:
+    """Write the slots ``tail_slots`` (depths past the snap layer ``start``) of the entries
+    (a, columns[j]) from their state at ``start`` by the tables of core.settled_tail:
+    F = N_F(δ)·exp(y_F(ln θ + θ)) (y_F = 0 below δ_lin), E_Σ = F_Σ and
+    E_Θ = M + ΔA + ΔB·X + (B₀ − ΔB)·e (that module's doc). ``slope_m``, ``slope_x``
+    [slots, 2, TAIL_FUNCTIONS]: k_F and c_F."""
+    v_lo, width, delta_lin = grid[0], grid[1], grid[2]
+    panels, degree = coef.shape[2], coef.shape[3]
+    ra = table[point_a, start]
+    q = ra[F_Q]
+    y = np.zeros(TAIL_FUNCTIONS)
+    f_m = np.zeros(TAIL_FUNCTIONS)
+    f_x = np.zeros(TAIL_FUNCTIONS, np.int64)
+    for j in range(columns.size):
+        rb = table[points_b[j], start]
+        dm, dx = es[j] / q, xs[j]
+        dv = _shift(dm, dx)
+        if dv > 2.0:
+            dm, dx, dv = 2.0, 0, 2.0
+        tabulated = dv >= delta_lin
+        panel, x2 = 0, 0.0
+        if tabulated:
+            theta = _angle(dv)
+            v = math.log(theta) + theta
+            panel = min(max(int((v - v_lo) / width), 0), panels - 1)
+            x2 = 2.0 * (2.0 * (v - v_lo - panel * width) / width - 1.0)
+        root_x = ra[F_RTH] * rb[F_RTH]
+        diff = ra[F_RTH] - rb[F_RTH]
+        xa, xb = ra[F_RTH] * ra[F_RTH], rb[F_RTH] * rb[F_RTH]
+        for i in range(tail_slots.size):
+            for f in range(TAIL_FUNCTIONS):
+                y[f] = 0.0
+                if tabulated:  # Clenshaw, as core.equal_norm._evaluate
+                    row = coef[i, f, panel]
+                    b1 = b2 = 0.0
+                    for k in range(degree - 1, 0, -1):
+                        b1, b2 = x2 * b1 - b2 + row[k], b1
+                    y[f] = 0.5 * x2 * b1 - b2 + row[0]
+            for f in range(TAIL_FUNCTIONS):  # F = N·e^y, N = kδ/(1 + kδ/c)
+                if dm > 0.0:
+                    k_m, c_m = slope_m[i, 0, f], slope_m[i, 1, f]
+                    k_x, c_x = slope_x[i, 0, f], slope_x[i, 1, f]
+                    o_m, o_x = _add(1.0, 0, k_m * dm / c_m, k_x + dx - c_x)
+                    f_m[f], f_x[f] = k_m * dm / o_m * math.exp(y[f]), k_x + dx - o_x
+                else:
+                    f_m[f], f_x[f] = 0.0, 0
+            s_m, s_x = _add(f_m[0], f_x[0], 0.0, 0)
+            da_m, da_x = f_m[1], f_x[1]
+            db_m, db_x = f_m[2], f_x[2]
+            a0, b0m, b0x = diagonal[i, 0], diagonal[i, 1], diagonal_x[i]
+            b0 = _shift(b0m, b0x)
+            den = math.sqrt((a0 + b0 * xa) * (a0 + b0 * xb)) + a0 + b0 * root_x
+            t_m, t_x = _add(a0 * b0m * diff * diff / den, b0x, da_m, da_x)
+            t_m, t_x = _add(t_m, t_x, db_m * root_x, db_x)
+            rest = b0m - _shift(db_m, db_x - b0x)
+            t_m, t_x = _add(t_m, t_x, rest * et[j], b0x + xt[j])
+            slot = tail_slots[i]
+            _write(out_m, out_x, bounds, slot, 0, a, columns[j], s_m, s_x, mirror)
+            _write(out_m, out_x, bounds, slot, 1, a, columns[j], max(t_m, 0.0), t_x, mirror)
+
+
+@numba.njit(cache=True)
 def _run_group(
     kind: int,
     square_sum: float,
@@ -454,6 +543,14 @@ def _run_group(
     rescale: Integers,
     slots: Integers,
     depth: int,
+    tail_layer: int,
+    tail_slots: Integers,
+    tail_coef: Array,
+    tail_slope_m: Array,
+    tail_slope_x: Integers,
+    tail_diagonal: Array,
+    tail_diagonal_x: Integers,
+    tail_grid: Array,
     es: Array,
     xs: Integers,
     out_m: Array,
@@ -465,7 +562,8 @@ def _run_group(
 ) -> None:
     """Advance the entries (a, columns[j]) together from depth 1 (Σ = Θ = es·2^xs) to
     ``depth``, writing each slot: independent lanes, so that the processor overlaps their
-    dependency chains. ``bounds[slot, kernel]`` accumulates (min, max) of the exponents."""
+    dependency chains. ``bounds[slot, kernel]`` accumulates (min, max) of the exponents.
+    At ``tail_layer`` the remaining slots are written from the settled-tail tables."""
     lanes = columns.size
     et = es.copy()
     xt = xs.copy()
@@ -476,6 +574,31 @@ def _run_group(
                 _write(out_m, out_x, bounds, slot, 0, a, columns[j], es[j], xs[j], mirror)
                 _write(out_m, out_x, bounds, slot, 1, a, columns[j], et[j], xt[j], mirror)
         if layer == depth:
+            return
+        if layer == tail_layer:
+            _tail_entries(
+                table,
+                point_a,
+                points_b,
+                layer,
+                es,
+                xs,
+                et,
+                xt,
+                tail_slots,
+                tail_coef,
+                tail_slope_m,
+                tail_slope_x,
+                tail_diagonal,
+                tail_diagonal_x,
+                tail_grid,
+                out_m,
+                out_x,
+                bounds,
+                a,
+                columns,
+                mirror,
+            )
             return
         ra = table[point_a, layer]
         ml = min(layer, mism.shape[1] - 1)
@@ -532,6 +655,14 @@ def _run_pairs(
     rescale: Integers,
     slots: Integers,
     depth: int,
+    tail_layer: int,
+    tail_slots: Integers,
+    tail_coef: Array,
+    tail_slope_m: Array,
+    tail_slope_x: Integers,
+    tail_diagonal: Array,
+    tail_diagonal_x: Integers,
+    tail_grid: Array,
     delta: Array,
     angular: Array,
     b0: float,
@@ -585,6 +716,14 @@ def _run_pairs(
                     rescale,
                     slots,
                     depth,
+                    tail_layer,
+                    tail_slots,
+                    tail_coef,
+                    tail_slope_m,
+                    tail_slope_x,
+                    tail_diagonal,
+                    tail_diagonal_x,
+                    tail_grid,
                     es,
                     np.full(columns.size, -first_shift, np.int64),
                     out_m,
@@ -618,6 +757,46 @@ def tiles(n1: int, n2: int, same: bool) -> Integers:
     rows, columns = np.meshgrid(np.arange(0, n1, TILE), np.arange(0, n2, TILE), indexing="ij")
     keep = columns >= rows if same else np.ones(rows.shape, dtype=bool)
     return np.ascontiguousarray(np.stack([rows[keep], columns[keep]], axis=1))
+
+
+def _tail_tables(
+    kind: int,
+    table: Array,
+    bias: Array,
+    sigma_shift: Integers,
+    theta_shift: Integers,
+    rescale: Integers,
+    w2: float,
+    depths: list[int],
+    pairs: int,
+) -> Any:
+    """core.settled_tail's tables from the first layer l0 after which every point's Σ_aa
+    is the same (erf, at least TAIL_MIN_PAIRS pairs and TAIL_MIN_LAYERS layers after l0,
+    a requested depth past l0), else None."""
+    depth = depths[-1]
+    if kind != KIND_ERF or pairs < TAIL_MIN_PAIRS or depth < 2:
+        return None
+    q = table[:, 1:depth, F_Q]
+    uniform = np.all(q == q[:1], axis=0)
+    if not uniform[-1]:
+        return None
+    start = depth - int(np.argmin(uniform[::-1])) if not np.all(uniform) else 1
+    later = [d for d in depths if d > start]
+    if depth - start < TAIL_MIN_LAYERS or not later or not q[0, start - 1] > 0.0:
+        return None
+    from core.settled_tail import settled_tail
+
+    return settled_tail(
+        np.ascontiguousarray(table[0]),
+        bias,
+        sigma_shift,
+        theta_shift,
+        rescale,
+        w2,
+        start,
+        depth,
+        np.array(later, np.int64),
+    )
 
 
 def entry_states(
@@ -662,6 +841,39 @@ def entry_states(
         slots,
         float(SNAP_RTOL),
     )
+    tail = _tail_tables(
+        kind,
+        table,
+        bias,
+        sigma_shift,
+        theta_shift,
+        rescale,
+        network.sigma_w2,
+        depths,
+        n1 * n2,
+    )
+    if tail is None:
+        tail_args: tuple[int, Integers, Array, Array, Integers, Array, Integers, Array] = (
+            depth + 1,
+            np.zeros(0, np.int64),
+            np.zeros((1, TAIL_FUNCTIONS, 1, 1)),
+            np.ones((1, 2, TAIL_FUNCTIONS)),
+            np.zeros((1, 2, TAIL_FUNCTIONS), np.int64),
+            np.zeros((1, 2)),
+            np.zeros(1, np.int64),
+            np.zeros(4),
+        )
+    else:
+        tail_args = (
+            tail.layer,
+            slots[tail.depths],
+            tail.coef,
+            np.stack([tail.slope_m, tail.cap_m], axis=1),
+            np.stack([tail.slope_x, tail.cap_x], axis=1),
+            tail.diagonal,
+            tail.diagonal_x,
+            tail.grid,
+        )
     out_m = np.empty((len(depths), 2, n1, n2))
     out_x = np.empty((len(depths), 2, n1, n2), np.int32)
     blocks = tiles(n1, n2, same)
@@ -685,6 +897,14 @@ def entry_states(
             rescale,
             slots,
             depth,
+            tail_args[0],
+            tail_args[1],
+            tail_args[2],
+            tail_args[3],
+            tail_args[4],
+            tail_args[5],
+            tail_args[6],
+            tail_args[7],
             np.ascontiguousarray(delta),
             angular,
             b0,
