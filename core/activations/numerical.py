@@ -44,11 +44,11 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, cast
 
-import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from threadpoolctl import ThreadpoolController
 
+from core.activations import mehler
 from core.activations.base import Activation, Array, as_array, clipped_cosine_deficits
 from core.activations.large_variance import TanhLarge
 from core.errors import NumericalError
@@ -65,8 +65,6 @@ MIN_TERMS = 32
 TAIL = 1e-15
 #: rows of q evaluated at once (bounds the temporary [rows, nodes] array)
 CHUNK = 256
-#: calls with fewer entries are summed in one thread
-PARALLEL_ENTRIES = 65536
 #: f(√q z) is sampled only on grids where 25√q < RESOLVABLE·(√K + 10) (tanh converges at
 #: 25√q ≈ 2.3(√K + 10), the smoother activations at larger ratios)
 RESOLVABLE = 6.0
@@ -83,7 +81,7 @@ _BLAS = ThreadpoolController()
 
 #: per-(activation, function, q) memo of Hermite coefficients and moments: a deep network's
 #: variances settle on a fixed point, after which every layer reuses the same rows
-_MEMO: dict[tuple[object, ...], Array] = {}
+_MEMO: dict[tuple[object, ...], dict[float, Array]] = {}
 MEMO_SIZE = 4096
 #: per-(activation, function): largest series length per unit variance seen, K/(q + 0.1)
 _TERMS_PER_Q: dict[tuple[object, ...], float] = {}
@@ -102,7 +100,7 @@ def _nodes(index: int) -> tuple[Array, float]:
     return np.arange(-count, count + 1, dtype=np.float64) * step, step
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=16)
 def _hermite_table(index: int, terms: int) -> tuple[Array, Array]:
     """z nodes of grid ``index`` and ψ_k(z_j)·√step for k < ``terms``, shape [terms, nodes]."""
     z, step = _nodes(index)
@@ -114,6 +112,37 @@ def _hermite_table(index: int, terms: int) -> tuple[Array, Array]:
     z.setflags(write=False)
     psi.setflags(write=False)
     return z, psi
+
+
+@lru_cache(maxsize=16)
+def _folded_table(index: int, terms: int, odd: bool) -> tuple[Array, Array]:
+    """For f of parity ``odd`` on grid ``index``: the weights 2ψ_0(z)√step on the nodes
+    z ≥ 0 (ψ_0(0)√step at z = 0) and ψ_k(z)√step there for the k of that parity, [k, node]."""
+    psi = _hermite_table(index, terms)[1]
+    centre = psi.shape[1] // 2
+    weights = 2.0 * psi[0, centre:]
+    weights[0] = psi[0, centre]
+    table = np.ascontiguousarray(psi[int(odd) :: 2, centre:])
+    weights.setflags(write=False)
+    table.setflags(write=False)
+    return weights, table
+
+
+def _project(values: Array, index: int, terms: int) -> Array:
+    """Rows Σ_j f(√q z_j) ψ_0(z_j) ψ_k(z_j)·step, k < ``terms``, from f's samples [row, node].
+
+    Where the samples are exactly odd (even) in z, the even (odd) k are exactly 0 and the
+    others are summed over z ≥ 0 (the same rule, folded)."""
+    mirrored = values[:, ::-1]
+    for odd in (True, False):
+        if np.array_equal(mirrored, -values if odd else values):
+            weights, table = _folded_table(index, terms, odd)
+            centre = values.shape[1] // 2
+            block = np.zeros((values.shape[0], terms))
+            block[:, int(odd) :: 2] = (values[:, centre:] * weights) @ table.T
+            return block
+    psi = _hermite_table(index, terms)[1]
+    return (values * psi[0]) @ psi.T
 
 
 def expectation(f: Function, q: ArrayLike) -> Array:
@@ -191,10 +220,10 @@ def _fill(
         index = _step_index(bound[active])
         for m in np.unique(index):
             group = active[index == m]
-            z, psi = _hermite_table(int(m), terms)
+            z = _nodes(int(m))[0]
             for first in range(0, group.size, CHUNK):
                 part = group[first : first + CHUNK]
-                block = (f(roots[part, None] * z) * psi[0]) @ psi.T
+                block = _project(f(roots[part, None] * z), int(m), terms)
                 ok = series_lengths(block)[1]
                 for g, row, good in zip(part, block, ok, strict=True):
                     if good:
@@ -203,195 +232,6 @@ def _fill(
                         start[g] = 2 * terms
         pending = np.array([g for g in pending if rows[g].size == 0], dtype=np.int64)
         terms *= 2
-
-
-@numba.njit(cache=True)
-def _entry(
-    coef: Array,
-    norms: Array,
-    suffix: Array,
-    share: Array,
-    i: int,
-    j: int,
-    c: float,
-    d: float,
-    want_deficit: bool,
-) -> tuple[float, float]:
-    """(Σ_k c^k α_iα_j, √(T_iT_j) − that sum) for one entry (see module doc); the deficit
-    is 0 unless ``want_deficit``, the sum is 0 where only the deficit's full form is used."""
-    terms = coef.shape[1]
-    scale = norms[i] * norms[j]
-    bound = (
-        1.0
-        - math.sqrt((1.0 - share[i]) * (1.0 - share[j]))
-        - abs(c) * math.sqrt(share[i] * share[j])
-    )
-    c4 = (c * c) * (c * c)
-    if not want_deficit or bound * 64.0 >= 1.0:
-        # four interleaved streams k ≡ r (mod 4), each in powers of c⁴ (no latency chain)
-        power = 1.0
-        s0 = s1 = s2 = s3 = 0.0
-        for k in range(0, terms, 4):
-            s0 += power * (coef[i, k] * coef[j, k])
-            s1 += power * (coef[i, k + 1] * coef[j, k + 1])
-            s2 += power * (coef[i, k + 2] * coef[j, k + 2])
-            s3 += power * (coef[i, k + 3] * coef[j, k + 3])
-            power *= c4
-            if k % 16 == 12:
-                acc = s0 + c * (s1 + c * (s2 + c * s3))
-                if abs(power) * suffix[i, k + 4] * suffix[j, k + 4] <= 1.1e-16 * abs(acc):
-                    break
-        acc = s0 + c * (s1 + c * (s2 + c * s3))
-        return acc, max(scale - acc, 0.0) if want_deficit else 0.0
-    # 1 − c^{k+4} = (1 − c⁴) + c⁴(1 − c^k), 1 − c⁴ = δ(2 − δ)(1 + c²): four streams again
-    step = d * (2.0 - d) * (1.0 + c * c)
-    g0 = 0.0
-    g1 = d
-    g2 = d + c * d
-    g3 = d + c * g2
-    a0 = a1 = a2 = a3 = 0.0
-    n0 = n1 = n2 = n3 = 0.0
-    for k in range(0, terms, 4):
-        ab0 = coef[i, k] * coef[j, k]
-        ab1 = coef[i, k + 1] * coef[j, k + 1]
-        ab2 = coef[i, k + 2] * coef[j, k + 2]
-        ab3 = coef[i, k + 3] * coef[j, k + 3]
-        n0 += ab0
-        n1 += ab1
-        n2 += ab2
-        n3 += ab3
-        a0 += g0 * ab0
-        a1 += g1 * ab1
-        a2 += g2 * ab2
-        a3 += g3 * ab3
-        g0 = step + c4 * g0
-        g1 = step + c4 * g1
-        g2 = step + c4 * g2
-        g3 = step + c4 * g3
-    angular = max((a0 + a1) + (a2 + a3), 0.0)
-    inner = (n0 + n1) + (n2 + n3)
-    if i == j:
-        return 0.0, angular
-    if angular >= 1e-2 * scale:  # the mismatch √(T_iT_j) − Σ α_iα_j loses ≤ 1e-14·scale
-        return 0.0, angular + max(scale - inner, 0.0)
-    e0 = e1 = 0.0
-    for k in range(0, terms, 2):
-        diff0 = coef[i, k] - coef[j, k]
-        diff1 = coef[i, k + 1] - coef[j, k + 1]
-        e0 += diff0 * diff0
-        e1 += diff1 * diff1
-    root_gap = norms[i] - norms[j]
-    return 0.0, angular + max(0.5 * (e0 + e1) - 0.5 * root_gap * root_gap, 0.0)
-
-
-@numba.njit(parallel=True, cache=True)
-def _mehler(
-    coef: Array,
-    norms: Array,
-    suffix: Array,
-    share: Array,
-    rows1: Indices,
-    rows2: Indices,
-    cosine: Array,
-    delta: Array,
-    want_deficit: bool,
-) -> tuple[Array, Array]:
-    """Sum and deficit per entry of flat arrays (threads)."""
-    size = cosine.size
-    value = np.empty(size)
-    deficit = np.empty(size)
-    for p in numba.prange(size):
-        value[p], deficit[p] = _entry(
-            coef, norms, suffix, share, rows1[p], rows2[p], cosine[p], delta[p], want_deficit
-        )
-    return value, deficit
-
-
-@numba.njit(cache=True)
-def _mehler_serial(
-    coef: Array,
-    norms: Array,
-    suffix: Array,
-    share: Array,
-    rows1: Indices,
-    rows2: Indices,
-    cosine: Array,
-    delta: Array,
-    want_deficit: bool,
-) -> tuple[Array, Array]:
-    """As :func:`_mehler` in one thread (small calls: no thread-pool start-up)."""
-    size = cosine.size
-    value = np.empty(size)
-    deficit = np.empty(size)
-    for p in range(size):
-        value[p], deficit[p] = _entry(
-            coef, norms, suffix, share, rows1[p], rows2[p], cosine[p], delta[p], want_deficit
-        )
-    return value, deficit
-
-
-@numba.njit(parallel=True, cache=True)
-def _mehler_symmetric(
-    coef: Array,
-    norms: Array,
-    suffix: Array,
-    share: Array,
-    rows: Indices,
-    cosine: Array,
-    delta: Array,
-    want_deficit: bool,
-) -> tuple[Array, Array]:
-    """As :func:`_mehler` on an [n, n] kernel with rows1 = rows2 and symmetric c, δ: each
-    pair once (the per-entry sums are symmetric in (i, j) bit for bit). Rows t and n−1−t
-    share an iteration, so that the threads get equal work."""
-    n = rows.size
-    value = np.empty((n, n))
-    deficit = np.empty((n, n))
-    for t in numba.prange((n + 1) // 2):
-        for pick in range(2):
-            a = t + pick * (n - 1 - 2 * t)
-            if pick == 1 and a == t:
-                continue
-            for b in range(a, n):
-                v, e = _entry(
-                    coef,
-                    norms,
-                    suffix,
-                    share,
-                    rows[a],
-                    rows[b],
-                    cosine[a, b],
-                    delta[a, b],
-                    want_deficit,
-                )
-                value[a, b] = v
-                value[b, a] = v
-                deficit[a, b] = e
-                deficit[b, a] = e
-    return value, deficit
-
-
-@dataclass(frozen=True)
-class _Series:
-    """Truncated coefficient rows of one function at the unique variances of a call."""
-
-    coef: Array
-    norms: Array
-    suffix: Array
-    share: Array
-
-    @classmethod
-    def of(cls, coef: Array) -> _Series:
-        """Rows zero-padded to a multiple of 4 terms (the sums run in four streams)."""
-        width = -(-coef.shape[1] // 4) * 4
-        coef = np.pad(coef, ((0, 0), (0, width - coef.shape[1])))
-        squares = coef * coef
-        tails = np.zeros((coef.shape[0], coef.shape[1] + 1))
-        tails[:, :-1] = np.cumsum(squares[:, ::-1], axis=1)[:, ::-1]
-        total = tails[:, 0]
-        safe = np.where(total > 0.0, total, 1.0)
-        share = np.where(total > 0.0, np.clip((total - squares[:, 0]) / safe, 0.0, 1.0), 1.0)
-        return cls(np.ascontiguousarray(coef), np.sqrt(total), np.sqrt(tails), share)
 
 
 @dataclass(frozen=True, eq=False)
@@ -436,7 +276,7 @@ class Numerical(Activation):
         """
         per_q = _TERMS_PER_Q.get(self._key(what), 0.0)
         rows = self._memoised(
-            what, q, lambda missing: hermite_coefficients(f, missing, what, per_q * missing)
+            what, q, lambda missing: hermite_coefficients(f, missing, what, per_q * max(missing))
         )
         lengths = np.zeros(q.size, dtype=np.int64)
         for width in {row.size for row in rows}:
@@ -462,23 +302,23 @@ class Numerical(Activation):
         """
         if q.size == 0 or q.size > MEMO_SIZE:
             return list(compute(q))
-        key = self._key(kind)
-        rows = {v: _MEMO.get((*key, v)) for v in q.tolist()}
+        memo = _MEMO.get(self._key(kind), {})
+        values = q.tolist()
+        rows = {v: memo.get(v) for v in values}
         missing = [v for v, row in rows.items() if row is None]
         if missing:
             computed = dict(zip(missing, compute(np.array(missing)), strict=True))
             rows.update(computed)
             self._remember(kind, computed)
-        return [cast(Array, rows[v]) for v in q.tolist()]
+        return [cast(Array, rows[v]) for v in values]
 
     def _key(self, kind: str) -> tuple[object, ...]:
         return (self.name, tuple(sorted(self.params.items())), kind)
 
     def _remember(self, kind: str, computed: dict[float, Array]) -> None:
-        if len(_MEMO) + len(computed) > MEMO_SIZE:
+        if sum(map(len, _MEMO.values())) + len(computed) > MEMO_SIZE:
             _MEMO.clear()
-        key = self._key(kind)
-        _MEMO.update({(*key, v): row for v, row in computed.items()})
+        _MEMO.setdefault(self._key(kind), {}).update(computed)
 
     def correlation(self, q1: ArrayLike, q2: ArrayLike, q12: ArrayLike) -> Array:
         c, minus, _ = clipped_cosine_deficits(q1, q2, q12)
@@ -532,9 +372,11 @@ class Numerical(Activation):
         f, what = (self.dphi, "φ'") if derivative else (self.phi, "φ")
         q1, q2 = as_array(q1), as_array(q2)
         shape = np.broadcast_shapes(q1.shape, q2.shape, c.shape, d.shape)
-        big = self._big(*np.broadcast_arrays(q1, q2))
-        if self.large is None or not np.any(big):
+        if self.large is None or max(np.max(q1, initial=0.0), np.max(q2, initial=0.0)) <= (
+            self.large.threshold
+        ):
             return self._series(f, what, q1, q2, c, d, want_deficit)
+        big = self._big(*np.broadcast_arrays(q1, q2))
         q1f, q2f, cf, df = (np.broadcast_to(x, shape) for x in (q1, q2, c, d))
         big = np.broadcast_to(big, shape)
         value, deficit = np.empty(shape), np.empty(shape)
@@ -571,17 +413,16 @@ class Numerical(Activation):
         q1, q2 = as_array(q1), as_array(q2)
         shape = np.broadcast_shapes(q1.shape, q2.shape, c.shape, d.shape)
         unique, inverse = np.unique(np.concatenate([q1.ravel(), q2.ravel()]), return_inverse=True)
-        series = _Series.of(self._coefficients(what, f, unique))
-        args = (series.coef, series.norms, series.suffix, series.share)
+        terms = mehler.Terms.of(self._coefficients(what, f, unique))
         rows1 = inverse[: q1.size].reshape(q1.shape)
         rows2 = inverse[q1.size :].reshape(q2.shape)
-        if _symmetric(rows1, rows2, c, d, shape):
-            c2 = np.ascontiguousarray(np.broadcast_to(c, shape))
-            d2 = np.ascontiguousarray(np.broadcast_to(d, shape))
-            return _mehler_symmetric(*args, rows1.ravel(), c2, d2, want_deficit)
-        kernel = _mehler if math.prod(shape) >= PARALLEL_ENTRIES else _mehler_serial
-        value, deficit = kernel(
-            *args,
+        if _outer(rows1, rows2, c, d, shape):
+            symmetric = _symmetric(rows1, rows2, c, d)
+            return mehler.outer_sums(
+                terms, rows1.ravel(), rows2.ravel(), c, d, want_deficit, symmetric
+            )
+        value, deficit = mehler.flat_sums(
+            terms,
             np.ascontiguousarray(np.broadcast_to(rows1, shape)).ravel(),
             np.ascontiguousarray(np.broadcast_to(rows2, shape)).ravel(),
             np.ascontiguousarray(np.broadcast_to(c, shape)).ravel(),
@@ -591,13 +432,20 @@ class Numerical(Activation):
         return value.reshape(shape), deficit.reshape(shape)
 
 
-def _symmetric(rows1: Indices, rows2: Indices, c: Array, d: Array, shape: tuple[int, ...]) -> bool:
+def _outer(rows1: Indices, rows2: Indices, c: Array, d: Array, shape: tuple[int, ...]) -> bool:
+    """An [n1, n2] kernel: rows1 of shape [n1, 1], rows2 [1, n2], c and δ full."""
+    return (
+        len(shape) == 2
+        and rows1.shape == (shape[0], 1)
+        and rows2.shape == (1, shape[1])
+        and c.shape == shape
+        and d.shape == shape
+    )
+
+
+def _symmetric(rows1: Indices, rows2: Indices, c: Array, d: Array) -> bool:
     """An [n, n] kernel with rows1 = rows2ᵀ and c, δ symmetric (computed once per pair)."""
-    if len(shape) != 2 or shape[0] != shape[1] or shape[0] < 2:
-        return False
-    if rows1.shape != (shape[0], 1) or rows2.shape != (1, shape[1]):
-        return False
-    if c.shape != shape or d.shape != shape:
+    if c.shape[0] != c.shape[1] or c.shape[0] < 2:
         return False
     return bool(
         np.array_equal(rows1.ravel(), rows2.ravel())
