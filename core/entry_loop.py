@@ -35,7 +35,14 @@ from core.activations import Activation
 from core.activations.base import Array
 from core.activations.closed_forms import ABRelu, Erf, _erf_norm_mismatch, erf_deficit_from
 from core.deficits import DIAGONAL_LIMIT, LOG10_2, SNAP_RTOL, DeviationPart, LayerState
-from core.erf_mismatch import M_LIMIT, MISMATCH_FIELDS, point_fields, series_mismatch
+from core.erf_mismatch import (
+    M_LIMIT,
+    MISMATCH_FIELDS,
+    TERMS,
+    WORK_ROWS,
+    point_fields,
+    series_mismatch,
+)
 from core.network import Network
 
 Integers = NDArray[np.integer[Any]]
@@ -230,6 +237,7 @@ def _diagonals(
     points = g0.size
     table = np.zeros((points, depth, FIELDS))
     mism = np.zeros((points, depth if kind == KIND_ERF else 1, MISMATCH_FIELDS))
+    work = np.empty((WORK_ROWS, TERMS + 2))
     bias = np.zeros(depth)
     sigma_shift = np.zeros(depth, np.int64)
     theta_shift = np.zeros(depth, np.int64)
@@ -264,7 +272,7 @@ def _diagonals(
         if kind == KIND_ERF and g.min() != g.max():
             for i in range(points):
                 if g[i] > 0.0:
-                    point_fields(g[i], mism[i, layer])
+                    point_fields(g[i], mism[i, layer], work)
         for i in range(points):
             v, w = _variances(kind, square_sum, g[i])
             v *= w2
@@ -460,6 +468,7 @@ def _tail_entries(
     diagonal: Array,
     diagonal_x: Integers,
     grid: Array,
+    scratch: Array,
     out_m: Array,
     out_x: Integers,
     bounds: Integers,
@@ -476,9 +485,7 @@ def _tail_entries(
     panels, degree = coef.shape[2], coef.shape[3]
     ra = table[point_a, start]
     q = ra[F_Q]
-    y = np.zeros(TAIL_FUNCTIONS)
-    f_m = np.zeros(TAIL_FUNCTIONS)
-    f_x = np.zeros(TAIL_FUNCTIONS, np.int64)
+    y, f_m, f_x = scratch[0], scratch[1], scratch[2]  # f_x: integer-valued exponents
     for j in range(columns.size):
         rb = table[points_b[j], start]
         dm, dx = es[j] / q, xs[j]
@@ -511,10 +518,10 @@ def _tail_entries(
                     o_m, o_x = _add(1.0, 0, k_m * dm / c_m, k_x + dx - c_x)
                     f_m[f], f_x[f] = k_m * dm / o_m * math.exp(y[f]), k_x + dx - o_x
                 else:
-                    f_m[f], f_x[f] = 0.0, 0
-            s_m, s_x = _add(f_m[0], f_x[0], 0.0, 0)
-            da_m, da_x = f_m[1], f_x[1]
-            db_m, db_x = f_m[2], f_x[2]
+                    f_m[f], f_x[f] = 0.0, 0.0
+            s_m, s_x = _add(f_m[0], int(f_x[0]), 0.0, 0)
+            da_m, da_x = f_m[1], int(f_x[1])
+            db_m, db_x = f_m[2], int(f_x[2])
             a0, b0m, b0x = diagonal[i, 0], diagonal[i, 1], diagonal_x[i]
             b0 = _shift(b0m, b0x)
             den = math.sqrt((a0 + b0 * xa) * (a0 + b0 * xb)) + a0 + b0 * root_x
@@ -553,6 +560,9 @@ def _run_group(
     tail_grid: Array,
     es: Array,
     xs: Integers,
+    et: Array,
+    xt: Integers,
+    scratch: Array,
     out_m: Array,
     out_x: Integers,
     bounds: Integers,
@@ -560,13 +570,14 @@ def _run_group(
     columns: Integers,
     mirror: bool,
 ) -> None:
-    """Advance the entries (a, columns[j]) together from depth 1 (Σ = Θ = es·2^xs) to
+    """Advance the entries (a, columns[j]) together from depth 1 (Σ = es·2^xs, Θ =
+    et·2^xt, equal there; all four arrays updated in place; ``scratch`` [3,
+    TAIL_FUNCTIONS]: work space of the tail) to
     ``depth``, writing each slot: independent lanes, so that the processor overlaps their
     dependency chains. ``bounds[slot, kernel]`` accumulates (min, max) of the exponents.
     At ``tail_layer`` the remaining slots are written from the settled-tail tables."""
     lanes = columns.size
-    et = es.copy()
-    xt = xs.copy()
+    erf = kind == KIND_ERF
     for layer in range(1, depth + 1):
         slot = slots[layer]
         if slot >= 0:
@@ -592,6 +603,7 @@ def _run_group(
                 tail_diagonal,
                 tail_diagonal_x,
                 tail_grid,
+                scratch,
                 out_m,
                 out_x,
                 bounds,
@@ -601,13 +613,12 @@ def _run_group(
             )
             return
         ra = table[point_a, layer]
-        ml = min(layer, mism.shape[1] - 1)
-        ma = mism[point_a, ml]
+        ma = mism[point_a, layer] if erf else mism[0, 0]
         beta, fs, ft = bias[layer], sigma_shift[layer], theta_shift[layer]
         shift_s, shift_t = rescale[layer + 1, 0], rescale[layer + 1, 1]
         for j in range(lanes):
             rb = table[points_b[j], layer]
-            mb = mism[points_b[j], ml]
+            mb = mism[points_b[j], layer] if erf else ma
             e1, x1, e2, x2 = _step(
                 kind,
                 square_sum,
@@ -686,6 +697,11 @@ def _run_pairs(
         tile_bounds[:, :, 0] = 2**62
         tile_bounds[:, :, 1] = -(2**62)
         row, column = tiles[k, 0], tiles[k, 1]
+        column_buffer = np.empty(LANES, np.int64)
+        point_buffer = np.empty(LANES, np.int64)
+        es_buffer, et_buffer = np.empty(LANES), np.empty(LANES)
+        xs_buffer, xt_buffer = np.empty(LANES, np.int64), np.empty(LANES, np.int64)
+        scratch = np.empty((3, TAIL_FUNCTIONS))
         for a in range(row, min(row + TILE, n1)):
             start = max(a, column) if same else column
             if same and start == a:
@@ -694,13 +710,18 @@ def _run_pairs(
                 start += 1
             stop = min(column + TILE, n2)
             for group in range(start, stop, LANES):
-                columns = np.arange(group, min(group + LANES, stop))
-                points_b = column_point[columns]
-                es = np.empty(columns.size)
-                for j in range(columns.size):
+                count = min(LANES, stop - group)
+                columns, points_b = column_buffer[:count], point_buffer[:count]
+                es, xs = es_buffer[:count], xs_buffer[:count]
+                et, xt = et_buffer[:count], xt_buffer[:count]
+                for j in range(count):
+                    columns[j] = group + j
+                    points_b[j] = column_point[group + j]
                     es[j] = _first_deficit(
-                        angular[row_point[a]], angular[points_b[j]], b0, delta[a, columns[j]]
+                        angular[row_point[a]], angular[points_b[j]], b0, delta[a, group + j]
                     )
+                    et[j] = es[j]
+                    xs[j] = xt[j] = -first_shift
                 _run_group(
                     kind,
                     square_sum,
@@ -725,7 +746,10 @@ def _run_pairs(
                     tail_diagonal_x,
                     tail_grid,
                     es,
-                    np.full(columns.size, -first_shift, np.int64),
+                    xs,
+                    et,
+                    xt,
+                    scratch,
                     out_m,
                     out_x,
                     tile_bounds,

@@ -15,7 +15,9 @@ ln θ₀, and the + θ₀ term keeps the resolution in θ₀ itself near θ₀ =
 is piecewise Chebyshev (PANELS panels of degree DEGREE, doubled until two extra check
 points per panel agree with the recursion to CHECK_TOL in y, i.e. relative in E). Pairs
 with 0 < θ₀ < θ_min (near-duplicates) are added to the grid and computed exactly; θ₀ = 0
-(equal inputs) has E = 0 exactly.
+(equal inputs) has E = 0 exactly. Pairs with |cos θ₀| ≤ COSINE_REACH (most of them for
+inputs in many dimensions) are evaluated from E itself as piecewise Chebyshev series in
+cos θ₀, fitted to those tables (no arcsine, logarithm or exponential per pair).
 """
 
 from __future__ import annotations
@@ -41,6 +43,13 @@ DEGREE = 16
 PANELS = (32, 64, 128)
 #: largest disagreement allowed between the interpolant and the recursion (in ln E)
 CHECK_TOL = 1e-11
+#: inputs with |cos θ₀| ≤ COSINE_REACH are evaluated from tables in cos θ₀ itself (no
+#: arcsine, logarithm or exponential per pair): COSINE_PANELS panels of degree DEGREE,
+#: fitted to the ln θ₀ + θ₀ tables above and checked against them to COSINE_CHECK_TOL
+#: (relative; E's singularity at cos θ₀ = ±1 is 0.2 away from the panels)
+COSINE_REACH = 0.8
+COSINE_PANELS = 32
+COSINE_CHECK_TOL = 1e-12
 #: equal first-layer variances within this relative tolerance select this path
 EQUAL_NORM_RTOL = 1e-12
 #: below this many entries the per-entry recursion is cheaper than the table
@@ -145,19 +154,47 @@ def _evaluate(
     roots: Array,
     factors: Array,
     dense: bool,
+    cosine_coef: Array,
 ) -> Array:
     """[depths, 2, n1, n2]: E(θ₀) = exp(y(ln θ₀ + θ₀) + 2 ln θ₀) for every table in ``coef``
     [depths, 2, panels, DEGREE] (0 at δ = 0, the exact ``tiny_values`` for 0 < δ < ``low``);
     with ``dense`` the kernel roots − factors·E instead. ``tiles``: blocks of the pair loop
-    (:func:`core.entry_loop.tiles`); ``same``: only a ≤ b, mirrored."""
+    (:func:`core.entry_loop.tiles`); ``same``: only a ≤ b, mirrored. ``cosine_coef``
+    [depths, 2, COSINE_PANELS, DEGREE] (or empty): E as Chebyshev series in cos θ₀ on
+    [−COSINE_REACH, COSINE_REACH], used there."""
     n1, n2 = delta.shape
     depths, _, panels, degree = coef.shape
+    fast = cosine_coef.shape[0] == depths
+    cosine_width = 2.0 * COSINE_REACH / COSINE_PANELS
     out = np.empty((depths, 2, n1, n2))
     for k in numba.prange(tiles.shape[0]):
         row, column = tiles[k, 0], tiles[k, 1]
         for a in range(row, min(row + TILE, n1)):
             for b in range(max(a, column) if same else column, min(column + TILE, n2)):
                 d = delta[a, b]
+                c = 1.0 - d
+                if fast and abs(c) <= COSINE_REACH:
+                    panel = min(int((c + COSINE_REACH) / cosine_width), COSINE_PANELS - 1)
+                    x2 = 2.0 * (
+                        2.0 * (c + COSINE_REACH - panel * cosine_width) / cosine_width - 1.0
+                    )
+                    for layer in range(depths):
+                        table = cosine_coef[layer]
+                        b1 = b2 = c1 = c2 = 0.0
+                        for j in range(degree - 1, 0, -1):
+                            b1, b2 = x2 * b1 - b2 + table[0, panel, j], b1
+                            c1, c2 = x2 * c1 - c2 + table[1, panel, j], c1
+                        e0 = 0.5 * x2 * b1 - b2 + table[0, panel, 0]
+                        e1 = 0.5 * x2 * c1 - c2 + table[1, panel, 0]
+                        if dense:
+                            e0 = roots[layer, 0] - factors[layer, 0] * e0
+                            e1 = roots[layer, 1] - factors[layer, 1] * e1
+                        out[layer, 0, a, b] = e0
+                        out[layer, 1, a, b] = e1
+                        if same:
+                            out[layer, 0, b, a] = e0
+                            out[layer, 1, b, a] = e1
+                    continue
                 theta = _angle(d)
                 u = math.log(theta) if theta > 0.0 else 0.0
                 index = -1
@@ -245,6 +282,7 @@ def equal_norm_evaluation(
     tiny_values = np.array([[p.deficit[0, start:] for p in row] for row in parts])
     roots = np.array([[math.sqrt(p.g1[0]) * math.sqrt(p.g1[0]) for p in row] for row in parts])
     factors = np.array([[10.0**p.log10_deficit_scale for p in row] for row in parts])
+    cosine_coef = _cosine_tables(coef, v_lo, width)
     values = _evaluate(
         delta,
         entry_loop.tiles(x1.shape[0], x2.shape[0], same),
@@ -258,6 +296,7 @@ def equal_norm_evaluation(
         roots,
         factors,
         dense,
+        cosine_coef,
     )
     states = []
     for layer, (grid_state, row) in enumerate(zip(grid_states, parts, strict=True)):
@@ -314,4 +353,32 @@ def _tables(
                 return None
             tables[name] = coef
         out.append(tables)
+    return out
+
+
+def _cosine_tables(coef: Array, v_lo: float, width: float) -> Array:
+    """[depths, 2, COSINE_PANELS, DEGREE]: E on [−COSINE_REACH, COSINE_REACH] as piecewise
+    Chebyshev series in c = cos θ₀, fitted to the tables ``coef`` (in v = ln θ₀ + θ₀) at
+    first-kind nodes and checked at two points per panel; empty if a check fails."""
+    panel_width = 2.0 * COSINE_REACH / COSINE_PANELS
+    k = np.arange(DEGREE)
+    x = np.cos(np.pi * (k + 0.5) / DEGREE)[::-1]
+    left = -COSINE_REACH + panel_width * np.arange(COSINE_PANELS)
+    nodes = (left[:, None] + 0.5 * panel_width * (x[None, :] + 1.0)).ravel()
+    between = np.array([0.5 * (x[0] + x[1]), 0.5 * (x[DEGREE // 2 - 1] + x[DEGREE // 2])])
+    checks = (left[:, None] + 0.5 * panel_width * (between[None, :] + 1.0)).ravel()
+    points = np.concatenate([nodes, checks])
+    theta = np.arccos(points)
+    v = np.log(theta) + theta
+    out = np.empty((coef.shape[0], 2, COSINE_PANELS, DEGREE))
+    for layer in range(coef.shape[0]):
+        for kernel in range(2):
+            e = np.exp([_clenshaw(coef[layer, kernel], t, v_lo, width) for t in v])
+            e *= theta * theta
+            out[layer, kernel] = _fit(e[: nodes.size], COSINE_PANELS)
+            predicted = np.array(
+                [_clenshaw(out[layer, kernel], c, -COSINE_REACH, panel_width) for c in checks]
+            )
+            if np.max(np.abs(predicted / e[nodes.size :] - 1.0)) > COSINE_CHECK_TOL:
+                return np.zeros((0, 2, COSINE_PANELS, DEGREE))
     return out

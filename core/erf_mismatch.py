@@ -37,6 +37,8 @@ TERMS = 8
 RATIO = 0.01
 #: per-point fields: p_0 … p_{TERMS−1}, √A, the limit RATIO·min(|x|, 1) on k
 (M_SQRT_A, M_LIMIT, MISMATCH_FIELDS) = (TERMS, TERMS + 1, TERMS + 2)
+#: rows of point_fields' scratch space
+WORK_ROWS = 6
 #: terms of the series of ln(arcsin y / y) in z = y² (used for z < ¼)
 _Z_TERMS = 64
 #: ρ below which the z-series is used
@@ -74,33 +76,29 @@ def _curvature_series_small(rho: float, out: Array) -> None:
 
 
 @numba.njit(cache=True)
-def _curvature_series_large(rho: float, gap: float, out: Array) -> None:
-    """out[i] = g_i by series arithmetic in u (ρ ≥ ½); gap = 1 − ρ."""
+def _curvature_series_large(rho: float, gap: float, out: Array, work: Array) -> None:
+    """out[i] = g_i by series arithmetic in u (ρ ≥ ½); gap = 1 − ρ; ``work`` [WORK_ROWS,
+    TERMS + 2]."""
     size = TERMS + 2
-    y = np.empty(size)
-    c = np.empty(size)
+    y, c, r, slope, a, h = work[0], work[1], work[2], work[3], work[4], work[5]
     for j in range(size):
         y[j] = rho * _INVERSE_FACTORIALS[j]
         c[j] = -rho * rho * 2.0**j * _INVERSE_FACTORIALS[j]
     c[0] = gap * (1.0 + rho)  # 1 − ρ²
-    r = np.empty(size)  # c^{-1/2}
     r[0] = 1.0 / math.sqrt(c[0])
     for n in range(1, size):
         acc = 0.0
         for k in range(1, n + 1):
             acc += (0.5 * k - n) * c[k] * r[n - k]
         r[n] = acc / (n * c[0])
-    slope = np.empty(size)  # A' = y r
     for n in range(size):
         acc = 0.0
         for i in range(n + 1):
             acc += y[i] * r[n - i]
         slope[n] = acc
-    a = np.empty(size)
     a[0] = math.atan2(rho, math.sqrt(c[0]))
     for j in range(1, size):
         a[j] = slope[j - 1] / j
-    h = np.empty(size)  # G' = A'/A
     for n in range(size):
         acc = slope[n]
         for k in range(1, n + 1):
@@ -111,15 +109,16 @@ def _curvature_series_large(rho: float, gap: float, out: Array) -> None:
 
 
 @numba.njit(cache=True)
-def point_fields(q: float, out: Array) -> None:
-    """The per-point fields (module doc) of variance q > 0 into ``out`` [MISMATCH_FIELDS]."""
+def point_fields(q: float, out: Array, work: Array) -> None:
+    """The per-point fields (module doc) of variance q > 0 into ``out`` [MISMATCH_FIELDS];
+    ``work``: scratch space [WORK_ROWS, TERMS + 2]."""
     p = 1.0 + 2.0 * q
     rho = 2.0 * q / p
     gap = 1.0 / p
     if rho < _Z_BELOW:
         _curvature_series_small(rho, out)
     else:
-        _curvature_series_large(rho, gap, out)
+        _curvature_series_large(rho, gap, out, work)
     for i in range(TERMS):
         out[i] /= 2.0 * (i + 2)
     out[M_SQRT_A] = math.sqrt(math.atan2(rho, math.sqrt(gap * (1.0 + rho))))

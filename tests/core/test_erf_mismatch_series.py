@@ -15,7 +15,15 @@ import mpmath as mp
 import numpy as np
 import pytest
 
-from core.erf_mismatch import M_LIMIT, MISMATCH_FIELDS, RATIO, point_fields, series_mismatch
+from core.erf_mismatch import (
+    M_LIMIT,
+    MISMATCH_FIELDS,
+    RATIO,
+    TERMS,
+    WORK_ROWS,
+    point_fields,
+    series_mismatch,
+)
 
 QS = [1e-4, 1e-3, 1e-2, 0.1, 0.3, 0.49, 0.5, 0.51, 1.0, 3.0, 30.0, 1e3, 1e5]
 FRACTIONS = [1e-12, 1e-8, 1e-4, 1e-2, 0.3, 1.0]
@@ -23,7 +31,7 @@ FRACTIONS = [1e-12, 1e-8, 1e-4, 1e-2, 0.3, 1.0]
 
 def fields(q: float) -> np.ndarray:
     out = np.zeros(MISMATCH_FIELDS)
-    point_fields(q, out)
+    point_fields(q, out, np.empty((WORK_ROWS, TERMS + 2)))
     return out
 
 
