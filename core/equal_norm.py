@@ -44,11 +44,12 @@ PANELS = (32, 64, 128)
 #: largest disagreement allowed between the interpolant and the recursion (in ln E)
 CHECK_TOL = 1e-11
 #: inputs with |cos θ₀| ≤ COSINE_REACH are evaluated from tables in cos θ₀ itself (no
-#: arcsine, logarithm or exponential per pair): COSINE_PANELS panels of degree DEGREE,
+#: arcsine, logarithm or exponential per pair): COSINE_PANELS panels of COSINE_DEGREE terms,
 #: fitted to the ln θ₀ + θ₀ tables above and checked against them to COSINE_CHECK_TOL
 #: (relative; E's singularity at cos θ₀ = ±1 is 0.2 away from the panels)
 COSINE_REACH = 0.8
-COSINE_PANELS = 32
+COSINE_PANELS = 64
+COSINE_DEGREE = 10
 COSINE_CHECK_TOL = 1e-12
 #: equal first-layer variances within this relative tolerance select this path
 EQUAL_NORM_RTOL = 1e-12
@@ -100,12 +101,12 @@ def _chebyshev_nodes(panels: int) -> tuple[Array, Array, float, float]:
     return nodes, checks, v_lo, width
 
 
-def _fit(values: Array, panels: int) -> Array:
-    """Chebyshev coefficients [panels, DEGREE] from values at the first-kind nodes."""
-    y = values.reshape(panels, DEGREE)[:, ::-1]  # nodes in cos order
-    k = np.arange(DEGREE)
-    basis = np.cos(np.pi * np.outer(k, k + 0.5) / DEGREE)  # T_j(x_i) = cos(j·acos x_i)
-    coef = 2.0 / DEGREE * y @ basis.T
+def _fit(values: Array, panels: int, degree: int = DEGREE) -> Array:
+    """Chebyshev coefficients [panels, degree] from values at the first-kind nodes."""
+    y = values.reshape(panels, degree)[:, ::-1]  # nodes in cos order
+    k = np.arange(degree)
+    basis = np.cos(np.pi * np.outer(k, k + 0.5) / degree)  # T_j(x_i) = cos(j·acos x_i)
+    coef = 2.0 / degree * y @ basis.T
     coef[:, 0] *= 0.5
     return np.ascontiguousarray(coef)
 
@@ -120,6 +121,15 @@ def _clenshaw(coef: Array, v: float, v_lo: float, width: float) -> float:
     for j in range(coef.shape[1] - 1, 0, -1):
         b1, b2 = 2.0 * x * b1 - b2 + coef[i, j], b1
     return x * b1 - b2 + coef[i, 0]
+
+
+@numba.njit(cache=True)
+def _clenshaw_at(coef: Array, points: Array, v_lo: float, width: float) -> Array:
+    """:func:`_clenshaw` at each of ``points``."""
+    out = np.empty(points.size)
+    for i in range(points.size):
+        out[i] = _clenshaw(coef, points[i], v_lo, width)
+    return out
 
 
 @numba.njit(cache=True)
@@ -160,7 +170,7 @@ def _evaluate(
     [depths, 2, panels, DEGREE] (0 at δ = 0, the exact ``tiny_values`` for 0 < δ < ``low``);
     with ``dense`` the kernel roots − factors·E instead. ``tiles``: blocks of the pair loop
     (:func:`core.entry_loop.tiles`); ``same``: only a ≤ b, mirrored. ``cosine_coef``
-    [depths, 2, COSINE_PANELS, DEGREE] (or empty): E as Chebyshev series in cos θ₀ on
+    [depths, 2, COSINE_PANELS, COSINE_DEGREE] (or empty): E as Chebyshev series in cos θ₀ on
     [−COSINE_REACH, COSINE_REACH], used there."""
     n1, n2 = delta.shape
     depths, _, panels, degree = coef.shape
@@ -181,7 +191,7 @@ def _evaluate(
                     for layer in range(depths):
                         table = cosine_coef[layer]
                         b1 = b2 = c1 = c2 = 0.0
-                        for j in range(degree - 1, 0, -1):
+                        for j in range(cosine_coef.shape[3] - 1, 0, -1):
                             b1, b2 = x2 * b1 - b2 + table[0, panel, j], b1
                             c1, c2 = x2 * c1 - c2 + table[1, panel, j], c1
                         e0 = 0.5 * x2 * b1 - b2 + table[0, panel, 0]
@@ -357,28 +367,26 @@ def _tables(
 
 
 def _cosine_tables(coef: Array, v_lo: float, width: float) -> Array:
-    """[depths, 2, COSINE_PANELS, DEGREE]: E on [−COSINE_REACH, COSINE_REACH] as piecewise
+    """[depths, 2, COSINE_PANELS, COSINE_DEGREE]: E on [−COSINE_REACH, COSINE_REACH] as piecewise
     Chebyshev series in c = cos θ₀, fitted to the tables ``coef`` (in v = ln θ₀ + θ₀) at
     first-kind nodes and checked at two points per panel; empty if a check fails."""
     panel_width = 2.0 * COSINE_REACH / COSINE_PANELS
-    k = np.arange(DEGREE)
-    x = np.cos(np.pi * (k + 0.5) / DEGREE)[::-1]
+    k = np.arange(COSINE_DEGREE)
+    x = np.cos(np.pi * (k + 0.5) / COSINE_DEGREE)[::-1]
     left = -COSINE_REACH + panel_width * np.arange(COSINE_PANELS)
     nodes = (left[:, None] + 0.5 * panel_width * (x[None, :] + 1.0)).ravel()
-    between = np.array([0.5 * (x[0] + x[1]), 0.5 * (x[DEGREE // 2 - 1] + x[DEGREE // 2])])
+    half = COSINE_DEGREE // 2
+    between = np.array([0.5 * (x[0] + x[1]), 0.5 * (x[half - 1] + x[half])])
     checks = (left[:, None] + 0.5 * panel_width * (between[None, :] + 1.0)).ravel()
     points = np.concatenate([nodes, checks])
     theta = np.arccos(points)
     v = np.log(theta) + theta
-    out = np.empty((coef.shape[0], 2, COSINE_PANELS, DEGREE))
+    out = np.empty((coef.shape[0], 2, COSINE_PANELS, COSINE_DEGREE))
     for layer in range(coef.shape[0]):
         for kernel in range(2):
-            e = np.exp([_clenshaw(coef[layer, kernel], t, v_lo, width) for t in v])
-            e *= theta * theta
-            out[layer, kernel] = _fit(e[: nodes.size], COSINE_PANELS)
-            predicted = np.array(
-                [_clenshaw(out[layer, kernel], c, -COSINE_REACH, panel_width) for c in checks]
-            )
+            e = np.exp(_clenshaw_at(coef[layer, kernel], v, v_lo, width)) * theta * theta
+            out[layer, kernel] = _fit(e[: nodes.size], COSINE_PANELS, COSINE_DEGREE)
+            predicted = _clenshaw_at(out[layer, kernel], checks, -COSINE_REACH, panel_width)
             if np.max(np.abs(predicted / e[nodes.size :] - 1.0)) > COSINE_CHECK_TOL:
-                return np.zeros((0, 2, COSINE_PANELS, DEGREE))
+                return np.zeros((0, 2, COSINE_PANELS, COSINE_DEGREE))
     return out
