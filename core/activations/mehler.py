@@ -26,7 +26,9 @@ Per block:
   Σ_k α_k(a)α_k(b)(1 − c^k), with 1 − c^{k+s} = (1 − c^s) + c^s(1 − c^k) and 1 − c² =
   δ(2 − δ), plus the norm mismatch √(T_aT_b) − Σ_k α_k(a)α_k(b) where the angular part
   is ≥ 1/100 of √(T_aT_b), else ½ Σ_k (α_k(a) − α_k(b))² − ½(√T_a − √T_b)² (0 when a and
-  b have the same variance). Their plain sum is returned as 0.
+  b have the same variance).
+
+A call computes either the sums or the deficits (the other is returned as 0).
 """
 
 from __future__ import annotations
@@ -82,9 +84,9 @@ class Terms:
         width = -(-kept.shape[1] // GROUP) * GROUP
         table = np.zeros((coef.shape[0], width))
         table[:, : kept.shape[1]] = kept
-        squares = table * table
-        tails = np.zeros((coef.shape[0], width + 1))
-        tails[:, :-1] = np.cumsum(squares[:, ::-1], axis=1)[:, ::-1]
+        tails = np.zeros((width + 1, coef.shape[0]))  # [j, row]: Σ_{j' ≥ j} table², in order
+        tails[width - 1 :: -1] = np.cumsum(np.square(table.T[::-1], order="C"), axis=0)
+        tails = np.ascontiguousarray(tails.T)
         total = tails[:, 0]
         first = coef[:, 0] * coef[:, 0]
         safe = np.where(total > 0.0, total, 1.0)
@@ -137,14 +139,15 @@ def outer_sums(
     symmetric: bool,
 ) -> tuple[Array, Array]:
     """(S, deficit) of the [n1, n2] entries between points of rows ``rows1`` and
-    ``rows2``; ``symmetric``: rows1 = rows2 and c, δ symmetric, each pair summed once."""
+    ``rows2`` (the one not wanted 0); ``symmetric``: rows1 = rows2 and c, δ symmetric,
+    each pair summed once."""
     n1, n2 = rows1.size, rows2.size
     first = np.arange(n1) if symmetric else np.zeros(n1, dtype=np.int64)
     order = np.arange(n1)
     if symmetric:  # rows a and n − 1 − a adjacent: equal work per thread
         order = np.stack([order, order[::-1]], axis=1).ravel()[:n1]
     segments = np.stack([order, first[order], np.full(n1, n2), order * n2 + first[order]], 1)
-    value, deficit = _run(
+    result = _run(
         _side(terms, rows1, False),
         _side(terms, rows2, True),
         segments,
@@ -155,17 +158,16 @@ def outer_sums(
         n2 if symmetric else 0,
         n1 * n2,
     )
-    return value.reshape(n1, n2), deficit.reshape(n1, n2)
+    return _pair(result.reshape(n1, n2), want_deficit)
 
 
 def flat_sums(
     terms: Terms, rows1: Indices, rows2: Indices, c: Array, d: Array, want_deficit: bool
 ) -> tuple[Array, Array]:
-    """(S, deficit) per entry of flat arrays; runs of equal ``rows1`` form segments."""
+    """(S, deficit) per entry of flat arrays (the one not wanted 0); runs of equal
+    ``rows1`` form segments."""
     size = c.size
-    value, deficit = np.empty(size), np.empty(size)
-    if size == 0:
-        return value, deficit
+    result = np.empty(size)
     chunk = max(BLOCK, CHUNK_ELEMENTS // max(terms.table.shape[1], 1))
     for start in range(0, size, chunk):
         part = slice(start, min(start + chunk, size))
@@ -175,7 +177,7 @@ def flat_sums(
         begin = np.concatenate([[0], breaks])
         end = np.concatenate([breaks, [count]])
         segments = np.stack([np.arange(begin.size), begin, end, begin], 1)
-        value[part], deficit[part] = _run(
+        result[part] = _run(
             _side(terms, r1[begin], False),
             _side(terms, r2, True),
             segments,
@@ -186,7 +188,13 @@ def flat_sums(
             0,
             count,
         )
-    return value, deficit
+    return _pair(result, want_deficit)
+
+
+def _pair(result: Array, want_deficit: bool) -> tuple[Array, Array]:
+    """(S, deficit), the one not asked for 0."""
+    zeros = np.zeros(result.shape)
+    return (zeros, result) if want_deficit else (result, zeros)
 
 
 def _run(
@@ -199,10 +207,11 @@ def _run(
     terms: Terms,
     mirror: int,
     size: int,
-) -> tuple[Array, Array]:
+) -> Array:
+    """The sums (or deficits, ``want_deficit``) of the flat entries of the segments."""
     entries = int(np.sum(segments[:, 2] - segments[:, 1]))
     kernel = _sums_parallel if entries >= PARALLEL_ENTRIES else _sums_serial
-    value, deficit = np.empty(size), np.empty(size)
+    result = np.empty(size)
     kernel(
         side1.table,
         side1.suffix,
@@ -219,10 +228,9 @@ def _run(
         terms.offset,
         terms.stride,
         mirror,
-        value,
-        deficit,
+        result,
     )
-    return value, deficit
+    return result
 
 
 _OPTIONS: dict[str, Any] = {"cache": True, "error_model": "numpy", "boundscheck": False}
@@ -347,8 +355,7 @@ def _segment(
     want_deficit: bool,
     offset: int,
     stride: int,
-    value: Array,
-    deficit: Array,
+    result: Array,
 ) -> None:
     """Segment (a, lo, hi, out) = segments[index]: point a of side 1 against side-2 points
     lo … hi − 1, entries out … out + hi − lo − 1 of the flat arrays, block by block."""
@@ -442,11 +449,13 @@ def _segment(
             entry, b = uint64(shift + t), uint64(base + t)
             scale = norm1 * points2[0, b]
             k = kind[t]
-            plain_deficit = max(scale - acc[t], 0.0) if want_deficit else 0.0
+            if not want_deficit:
+                result[entry] = acc[t]
+                continue
+            plain_deficit = max(scale - acc[t], 0.0)
             root_gap = norm1 - points2[0, b]
             half = max(0.5 * squares[t] - 0.5 * root_gap * root_gap, 0.0) if k == 3.0 else 0.0
-            value[entry] = acc[t] if k == 1.0 else 0.0
-            deficit[entry] = plain_deficit if k == 1.0 else (0.0 if k == 4.0 else angular[t] + half)
+            result[entry] = plain_deficit if k == 1.0 else (0.0 if k == 4.0 else angular[t] + half)
 
 
 @numba.njit(**_OPTIONS)
@@ -554,15 +563,14 @@ def _full_sums(
 
 
 @numba.njit(**_OPTIONS)
-def _mirror(value: Array, deficit: Array, n: int) -> None:
-    """Entries (b, a) = (a, b) for b > a of the flat [n, n] arrays, in square tiles."""
+def _mirror(result: Array, n: int) -> None:
+    """Entries (b, a) = (a, b) for b > a of the flat [n, n] array, in square tiles."""
     tile = 32
     for i0 in range(0, n, tile):
         for j0 in range(i0, n, tile):
             for i in range(i0, min(i0 + tile, n)):
                 for j in range(max(j0, i + 1), min(j0 + tile, n)):
-                    value[j * n + i] = value[i * n + j]
-                    deficit[j * n + i] = deficit[i * n + j]
+                    result[j * n + i] = result[i * n + j]
 
 
 @numba.njit(parallel=True, **_OPTIONS)
@@ -582,8 +590,7 @@ def _sums_parallel(
     offset: int,
     stride: int,
     mirror: int,
-    value: Array,
-    deficit: Array,
+    result: Array,
 ) -> None:
     """Every segment (rows of ``segments``), in threads; ``mirror`` = n: then entries
     (b, a) of [n, n] from (a, b)."""
@@ -604,11 +611,10 @@ def _sums_parallel(
             want_deficit,
             offset,
             stride,
-            value,
-            deficit,
+            result,
         )
     if mirror:
-        _mirror(value, deficit, mirror)
+        _mirror(result, mirror)
 
 
 @numba.njit(**_OPTIONS)
@@ -628,8 +634,7 @@ def _sums_serial(
     offset: int,
     stride: int,
     mirror: int,
-    value: Array,
-    deficit: Array,
+    result: Array,
 ) -> None:
     """As :func:`_sums_parallel` in one thread (small calls: no thread-pool start-up)."""
     for s in range(segments.shape[0]):
@@ -649,8 +654,7 @@ def _sums_serial(
             want_deficit,
             offset,
             stride,
-            value,
-            deficit,
+            result,
         )
     if mirror:
-        _mirror(value, deficit, mirror)
+        _mirror(result, mirror)

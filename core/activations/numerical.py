@@ -15,6 +15,8 @@ computed once per distinct variance q, through the Hermite functions ψ_k(z) = h
 e^{−z²/4}/(2π)^{1/4}, on a grid whose step resolves both ψ_{K−1} and f(√q z):
 h ≤ min(π/(√K + 10), 2π/(√K + 25√q + 10)), for K = 32, 64, … terms until the series has
 converged (steps are powers of 2^{-1/8}, so rows of nearby q share one table of ψ_k).
+Where f is exactly odd or even on the grid, the other coefficients are exactly 0 and the
+rest are summed over z ≥ 0 (tables of half the nodes and terms).
 The series is truncated at the first K where the tail Σ_{k≥K} α_k² is below ``TAIL`` · V(q):
 the error of every expectation is then ≤ 1e-14 relative, for every c in [−1, 1]. K grows
 linearly with q (tanh: K ≈ 115 q, tanh': 170 q); above a threshold variance the
@@ -29,11 +31,11 @@ T = Σ_{k<K} α_k² (the truncated V),
     √(T1T2) − E[φ(u)φ(v)] = Σ_k α_k(q1)α_k(q2)(1 − c^k)
                             + ½ Σ_k (α_k(q1) − α_k(q2))² − ½(√T1 − √T2)²,
 
-with 1 − c^{k+1} = δ + c(1 − c^k) accumulated from δ = 1 − c. Where the bound
+with 1 − c^k accumulated from δ = 1 − c without cancellation. Where the bound
 √(T1T2)·[1 − √((1 − F1)(1 − F2)) − |c|√(F1F2)] on the deficit (F = share of T outside
-k = 0) is at least 1/64 of √(T1T2) and c ≤ ½, the deficit is √(T1T2) minus the short sum
-instead (at most 6 bits lost). Symmetric kernels (q1 = q2ᵀ, c = cᵀ) are summed once per
-pair.
+k = 0) is at least 1/64 of √(T1T2), the deficit is √(T1T2) minus the short sum instead
+(at most 6 bits lost). Symmetric kernels (q1 = q2ᵀ, c = cᵀ) are summed once per pair.
+The sums are compiled in :mod:`core.activations.mehler` (vectorised across entries).
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def _nodes(index: int) -> tuple[Array, float]:
     return np.arange(-count, count + 1, dtype=np.float64) * step, step
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=32)
 def _hermite_table(index: int, terms: int) -> tuple[Array, Array]:
     """z nodes of grid ``index`` and ψ_k(z_j)·√step for k < ``terms``, shape [terms, nodes]."""
     z, step = _nodes(index)
@@ -114,11 +116,11 @@ def _hermite_table(index: int, terms: int) -> tuple[Array, Array]:
     return z, psi
 
 
-@lru_cache(maxsize=16)
+@lru_cache(maxsize=64)
 def _folded_table(index: int, terms: int, odd: bool) -> tuple[Array, Array]:
     """For f of parity ``odd`` on grid ``index``: the weights 2ψ_0(z)√step on the nodes
     z ≥ 0 (ψ_0(0)√step at z = 0) and ψ_k(z)√step there for the k of that parity, [k, node]."""
-    psi = _hermite_table(index, terms)[1]
+    psi = _hermite_table.__wrapped__(index, terms)[1]  # not kept: the folded table is
     centre = psi.shape[1] // 2
     weights = 2.0 * psi[0, centre:]
     weights[0] = psi[0, centre]
@@ -164,12 +166,13 @@ def expectation(f: Function, q: ArrayLike) -> Array:
 
 def series_lengths(coefficients: Array) -> tuple[Array, Array]:
     """Per row: smallest K with Σ_{k≥K} α_k² ≤ TAIL · Σ_k α_k², and whether K ≤ USABLE·width."""
-    squares = coefficients * coefficients
-    suffix = np.cumsum(squares[:, ::-1], axis=1)[:, ::-1]
-    converged = suffix <= TAIL * suffix[:, :1]
-    lengths = np.where(np.any(converged, axis=1), np.argmax(converged, axis=1), squares.shape[1])
-    lengths = np.maximum(lengths, 1)
-    return lengths, lengths <= USABLE * coefficients.shape[1]
+    width = coefficients.shape[1]
+    tails = np.square(coefficients.T[::-1], order="C")
+    np.cumsum(tails, axis=0, out=tails)  # tails[r] = Σ_{k ≥ width−1−r} α_k², per row
+    # the converged tails are a prefix in r (they grow with r): count them
+    converged = np.count_nonzero(tails <= TAIL * tails[-1], axis=0)
+    lengths = np.maximum(width - converged, 1)
+    return lengths, lengths <= USABLE * width
 
 
 def hermite_coefficients(
@@ -278,18 +281,24 @@ class Numerical(Activation):
         rows = self._memoised(
             what, q, lambda missing: hermite_coefficients(f, missing, what, per_q * max(missing))
         )
+        widths = np.array([row.size for row in rows])
+        block = np.stack(rows) if np.all(widths == widths[0]) else None  # one term count
         lengths = np.zeros(q.size, dtype=np.int64)
-        for width in {row.size for row in rows}:
-            same = [i for i, row in enumerate(rows) if row.size == width]
-            lengths[same] = series_lengths(np.stack([rows[i] for i in same]))[0]
+        for width in np.unique(widths):
+            same = np.flatnonzero(widths == width)
+            lengths[same] = series_lengths(
+                np.stack([rows[i] for i in same]) if block is None else block
+            )[0]
         _TERMS_PER_Q[self._key(what)] = max(per_q, float(np.max(lengths / (q + 0.1))))
         terms = int(np.max(lengths))
-        short = [i for i, row in enumerate(rows) if row.size < terms]
-        if short:
+        short = np.flatnonzero(widths < terms)
+        if short.size:
             longer = hermite_coefficients(f, q[short], what, terms)
             for i, row in zip(short, longer, strict=True):
                 rows[i] = row
             self._remember(what, {float(q[i]): rows[i] for i in short})
+        elif block is not None:
+            return np.ascontiguousarray(block[:, :terms])
         return np.stack([row[:terms] for row in rows])
 
     def _memoised(
@@ -304,13 +313,13 @@ class Numerical(Activation):
             return list(compute(q))
         memo = _MEMO.get(self._key(kind), {})
         values = q.tolist()
-        rows = {v: memo.get(v) for v in values}
-        missing = [v for v, row in rows.items() if row is None]
-        if missing:
-            computed = dict(zip(missing, compute(np.array(missing)), strict=True))
-            rows.update(computed)
-            self._remember(kind, computed)
-        return [cast(Array, rows[v]) for v in values]
+        found = [memo.get(v) for v in values]
+        missing = [v for v, row in zip(values, found, strict=True) if row is None]
+        if not missing:
+            return cast(list[Array], found)
+        computed = dict(zip(missing, compute(np.array(missing)), strict=True))
+        self._remember(kind, computed)
+        return [computed[v] if row is None else row for v, row in zip(values, found, strict=True)]
 
     def _key(self, kind: str) -> tuple[object, ...]:
         return (self.name, tuple(sorted(self.params.items())), kind)
@@ -368,7 +377,7 @@ class Numerical(Activation):
         want_deficit: bool,
     ) -> tuple[Array, Array]:
         """(E[f(u)f(v)], its deficit) for f = φ or φ': Mehler below the large-variance
-        threshold, the large-variance rule above it."""
+        threshold, the large-variance rule above it. With ``want_deficit``, c = 1 − d."""
         f, what = (self.dphi, "φ'") if derivative else (self.phi, "φ")
         q1, q2 = as_array(q1), as_array(q2)
         shape = np.broadcast_shapes(q1.shape, q2.shape, c.shape, d.shape)
@@ -417,7 +426,7 @@ class Numerical(Activation):
         rows1 = inverse[: q1.size].reshape(q1.shape)
         rows2 = inverse[q1.size :].reshape(q2.shape)
         if _outer(rows1, rows2, c, d, shape):
-            symmetric = _symmetric(rows1, rows2, c, d)
+            symmetric = _symmetric(rows1, rows2, c, d, want_deficit)
             return mehler.outer_sums(
                 terms, rows1.ravel(), rows2.ravel(), c, d, want_deficit, symmetric
             )
@@ -443,12 +452,13 @@ def _outer(rows1: Indices, rows2: Indices, c: Array, d: Array, shape: tuple[int,
     )
 
 
-def _symmetric(rows1: Indices, rows2: Indices, c: Array, d: Array) -> bool:
-    """An [n, n] kernel with rows1 = rows2ᵀ and c, δ symmetric (computed once per pair)."""
+def _symmetric(rows1: Indices, rows2: Indices, c: Array, d: Array, c_from_d: bool) -> bool:
+    """An [n, n] kernel with rows1 = rows2ᵀ and c, δ symmetric (computed once per pair);
+    ``c_from_d``: c = 1 − δ, symmetric with δ."""
     if c.shape[0] != c.shape[1] or c.shape[0] < 2:
         return False
     return bool(
         np.array_equal(rows1.ravel(), rows2.ravel())
-        and np.array_equal(c, c.T)
         and np.array_equal(d, d.T)
+        and (c_from_d or np.array_equal(c, c.T))
     )
