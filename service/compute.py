@@ -1,6 +1,7 @@
 """The service layer's one entry point: cache lookup, then computation in the worker pool.
 
-A request is addressed by its content: the SHA-256 of ``ALGORITHM_VERSION``, the kind and the
+A request is addressed by its content: the SHA-256 of ``ALGORITHM_VERSION`` (a digest of the
+sources that compute results), the kind and the
 canonical JSON of the request (keys sorted; each numpy array replaced by its dtype, shape and
 the SHA-256 of its bytes). Identical requests therefore share one cache entry, and while one
 is being computed, identical concurrent requests wait for that computation instead of
@@ -13,21 +14,43 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+import core
 from service.cache import ResultCache
 from service.metrics import Metrics
 from service.pool import ComputeBackend, ProgressCallback
 
-ALGORITHM_VERSION = "2"
-"""Bump when a change to the numerics changes results: old cache entries stop matching.
+#: what computes a result: the numerics, and the service's assembly and figures of them
+RESULT_SOURCES = (
+    Path(core.__file__).parent,
+    Path(__file__).with_name("tasks.py"),
+    Path(__file__).with_name("figures.py"),
+)
 
-2: gelu in closed form; tanh and sigmoid by an erf split at large variance; relu-like and
-erf kernels by the entry-major recursion (core.entry_loop)."""
+
+def source_digest(paths: Iterable[Path]) -> str:
+    """SHA-256 (hex, 16 digits) of the Python sources at ``paths`` (files, or folders read
+    recursively), each named by its path relative to its root: any change to them changes it."""
+    digest = hashlib.sha256()
+    for root in paths:
+        files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+        for path in files:
+            name = path.relative_to(root).as_posix() if root.is_dir() else path.name
+            data = path.read_bytes()
+            digest.update(f"{name}\0{len(data)}\0".encode())
+            digest.update(data)
+    return digest.hexdigest()[:16]
+
+
+ALGORITHM_VERSION = source_digest(RESULT_SOURCES)
+"""Part of every cache key and job id: a change to the code that computes results makes old
+cache entries stop matching, without anyone having to remember to bump a number."""
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,9 @@ the app's :class:`service.compute.ComputeService` (so through the same cache, si
 and bounded worker pool or Dask cluster as the synchronous endpoints).
 
 - Id: the content address of the request (:func:`service.compute.cache_key`, which includes
-  ``ALGORITHM_VERSION``). Submitting the same request again returns the same job; a finished
-  one answers at once, and a request whose result is already cached finishes at submission.
-  Resubmitting a failed or cancelled job runs it again.
+  ``ALGORITHM_VERSION``, a digest of the numerics' sources). Submitting the same request
+  again returns the same job; a finished one answers at once, and a request whose result is
+  already cached finishes at submission. Resubmitting a failed or cancelled job runs it again.
 - Record: one value per job in a :class:`JobStore` (status, progress, the request, and the
   result or the problem), written at each transition and by a heartbeat while it runs.
 - Splitting: :func:`service.tasks.split` cuts grids and sweeps into independent parts (about

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,7 +12,13 @@ import pytest
 
 from core.errors import InvalidInputError
 from service.cache import MemoryCache, ResultCache
-from service.compute import ALGORITHM_VERSION, ComputeService, cache_key
+from service.compute import (
+    ALGORITHM_VERSION,
+    RESULT_SOURCES,
+    ComputeService,
+    cache_key,
+    source_digest,
+)
 from service.pool import ProgressCallback
 
 pytestmark = pytest.mark.anyio
@@ -61,7 +68,26 @@ def test_keys_depend_on_content_not_on_form() -> None:
     changed = x.copy()
     changed[1, 2] = np.nextafter(changed[1, 2], np.inf)  # one ulp
     assert key != cache_key("kernels", {"x": changed, "depth": 3, "activation": "relu"})
-    assert ALGORITHM_VERSION
+
+
+def test_the_algorithm_version_follows_the_sources(tmp_path: Path) -> None:
+    package = tmp_path / "core"
+    (package / "activations").mkdir(parents=True)
+    (package / "kernels.py").write_text("A = 1\n")
+    (package / "activations" / "relu.py").write_text("B = 2\n")
+    (package / "notes.txt").write_text("not a source")
+    tasks = tmp_path / "tasks.py"
+    tasks.write_text("C = 3\n")
+    first = source_digest([package, tasks])
+    assert source_digest([package, tasks]) == first
+    (package / "notes.txt").write_text("still not a source")
+    assert source_digest([package, tasks]) == first
+    (package / "activations" / "relu.py").write_text("B = 2.0\n")
+    changed = source_digest([package, tasks])
+    assert changed != first
+    (package / "activations" / "relu.py").rename(package / "activations" / "abs.py")
+    assert source_digest([package, tasks]) not in (first, changed)
+    assert source_digest(RESULT_SOURCES) == ALGORITHM_VERSION
 
 
 async def test_concurrent_identical_requests_compute_once() -> None:
