@@ -177,12 +177,13 @@ def series_lengths(coefficients: Array) -> tuple[Array, Array]:
 
 def hermite_coefficients(
     f: Function, q: Array, what: str = "φ", least: ArrayLike = 0
-) -> list[Array]:
+) -> tuple[list[Array], Indices]:
     """Rows α_k(q) = E[f(√q z) h_k(z)], each for k below its grid's term count (a power of
-    two ≥ ``least`` per row, converged within USABLE of it). NumericalError where
-    MAX_TERMS terms do not suffice."""
+    two ≥ ``least`` per row, converged within USABLE of it), and their series lengths
+    (:func:`series_lengths`). NumericalError where MAX_TERMS terms do not suffice."""
     roots = np.sqrt(np.maximum(q, 0.0))
     rows: list[Array] = [np.zeros(0)] * q.size
+    lengths = np.zeros(q.size, dtype=np.int64)
     start = np.full(q.size, MIN_TERMS)
     wanted = np.broadcast_to(as_array(least), q.shape)
     while np.any(start < wanted):
@@ -191,8 +192,8 @@ def hermite_coefficients(
     pending = np.arange(q.size)
     terms = int(np.min(start))
     with _BLAS.limit(limits=1, user_api="blas"):
-        _fill(f, q, what, roots, rows, start, pending, terms)
-    return rows
+        _fill(f, q, what, roots, rows, lengths, start, pending, terms)
+    return rows, lengths
 
 
 def _fill(
@@ -201,6 +202,7 @@ def _fill(
     what: str,
     roots: Array,
     rows: list[Array],
+    lengths: Indices,
     start: Indices,
     pending: Indices,
     terms: int,
@@ -227,10 +229,11 @@ def _fill(
             for first in range(0, group.size, CHUNK):
                 part = group[first : first + CHUNK]
                 block = _project(f(roots[part, None] * z), int(m), terms)
-                ok = series_lengths(block)[1]
-                for g, row, good in zip(part, block, ok, strict=True):
+                counts, ok = series_lengths(block)
+                for g, row, count, good in zip(part, block, counts, ok, strict=True):
                     if good:
                         rows[g] = row
+                        lengths[g] = count
                     else:
                         start[g] = 2 * terms
         pending = np.array([g for g in pending if rows[g].size == 0], dtype=np.int64)
@@ -278,27 +281,27 @@ class Numerical(Activation):
         that most rows are computed once.
         """
         per_q = _TERMS_PER_Q.get(self._key(what), 0.0)
-        rows = self._memoised(
-            what, q, lambda missing: hermite_coefficients(f, missing, what, per_q * max(missing))
-        )
+        fresh: dict[float, int] = {}  # series lengths of the rows computed now
+
+        def compute(missing: Array) -> list[Array]:
+            rows, lengths = hermite_coefficients(f, missing, what, per_q * max(missing))
+            fresh.update(zip(missing.tolist(), lengths.tolist(), strict=True))
+            return rows
+
+        rows = self._memoised(what, q, compute)
         widths = np.array([row.size for row in rows])
-        block = np.stack(rows) if np.all(widths == widths[0]) else None  # one term count
-        lengths = np.zeros(q.size, dtype=np.int64)
-        for width in np.unique(widths):
-            same = np.flatnonzero(widths == width)
-            lengths[same] = series_lengths(
-                np.stack([rows[i] for i in same]) if block is None else block
-            )[0]
+        lengths = np.array([fresh.get(v, 0) for v in q.tolist()], dtype=np.int64)
+        for width in np.unique(widths[lengths == 0]):  # rows from the memo
+            same = np.flatnonzero((widths == width) & (lengths == 0))
+            lengths[same] = series_lengths(np.stack([rows[i] for i in same]))[0]
         _TERMS_PER_Q[self._key(what)] = max(per_q, float(np.max(lengths / (q + 0.1))))
         terms = int(np.max(lengths))
         short = np.flatnonzero(widths < terms)
         if short.size:
-            longer = hermite_coefficients(f, q[short], what, terms)
+            longer = hermite_coefficients(f, q[short], what, terms)[0]
             for i, row in zip(short, longer, strict=True):
                 rows[i] = row
             self._remember(what, {float(q[i]): rows[i] for i in short})
-        elif block is not None:
-            return np.ascontiguousarray(block[:, :terms])
         return np.stack([row[:terms] for row in rows])
 
     def _memoised(
