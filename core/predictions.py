@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -109,10 +109,7 @@ def predict(
     NotDefinedError on the critical line).
     """
     xtr, y, xte, times = _validate(x_train, y_train, x_test, kernel, t)
-    if learning_rate is not None and not (math.isfinite(learning_rate) and learning_rate > 0):
-        raise InvalidInputError("learning_rate must be a finite number > 0", field="learning_rate")
-    if not (math.isfinite(diag_reg) and diag_reg >= 0):
-        raise InvalidInputError("diag_reg must be a finite number >= 0", field="diag_reg")
+    _check_training(learning_rate, diag_reg)
     if network.depth is None:
         from core.infinite_depth import limit_kernel
 
@@ -120,6 +117,42 @@ def predict(
     else:
         prepared = finite_depth_kernel(network, xtr, xte, kernel, network.depth, progress)
     return solve_prepared(prepared, y, times, kernel, learning_rate, diag_reg, diag_reg_relative)
+
+
+def predict_depths(
+    network: Network,
+    x_train: Any,
+    y_train: Any,
+    x_test: Any,
+    depths: Sequence[int],
+    *,
+    kernel: str = "ntk",
+    t: Sequence[float] = (math.inf,),
+    learning_rate: float | None = None,
+    diag_reg: float = 0.0,
+    diag_reg_relative: bool = False,
+) -> list[PredictionResult]:
+    """:func:`predict` at each of ``depths`` (finite, increasing), from one pass of the kernel
+    recursion; ``network.depth`` plays no part."""
+    xtr, y, xte, times = _validate(x_train, y_train, x_test, kernel, t)
+    _check_training(learning_rate, diag_reg)
+    deepest = replace(network, depth=max(depths))
+    states = kernel_states(deepest, xtr, np.vstack([xtr, xte]), depths=depths)
+    results = []
+    for state in states:
+        dev, scale = deviation_blocks(getattr(state, kernel), xtr.shape[0])
+        prepared = PreparedKernel(dev, scale, [])
+        results.append(
+            solve_prepared(prepared, y, times, kernel, learning_rate, diag_reg, diag_reg_relative)
+        )
+    return results
+
+
+def _check_training(learning_rate: float | None, diag_reg: float) -> None:
+    if learning_rate is not None and not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise InvalidInputError("learning_rate must be a finite number > 0", field="learning_rate")
+    if not (math.isfinite(diag_reg) and diag_reg >= 0):
+        raise InvalidInputError("diag_reg must be a finite number >= 0", field="diag_reg")
 
 
 def finite_depth_kernel(

@@ -170,14 +170,28 @@ def _nan_if_none(value: float | None) -> float:
 
 
 def _predictions(figure: Figure, request: Mapping[str, Any], result: Mapping[str, Any]) -> None:
-    """Test predictions (output 0) against training time; dashed lines: the t = ∞ values."""
-    axes = figure.add_subplot()
+    """Test predictions (output 0) against training time at the network's depth, and against
+    depth at the longest training time asked for (``depth_curve``, computed for the figure)."""
+    figure.set_size_inches(11.0, 4.6)
+    by_time, by_depth = figure.subplots(1, 2)
     mean = np.asarray(result["mean"], dtype=np.float64)
+    points = range(min(mean.shape[1], MAX_CURVES))
+    colours = [f"C{point % 10}" for point in points]
+    _predictions_by_time(by_time, result, mean, points, colours)
+    _predictions_by_depth(by_depth, request, result, points, colours)
+    kernel = str(request.get("kernel", "ntk")).upper()
+    figure.suptitle(
+        f"{kernel} predictions, {_network_label(request['network'])}", fontsize="medium"
+    )
+
+
+def _predictions_by_time(
+    axes: Any, result: Mapping[str, Any], mean: np.ndarray, points: range, colours: list[str]
+) -> None:
+    """f_t(x_test) against t; dashed lines: the t = ∞ values."""
     times = list(result["t"])
     finite = sorted((float(t), i) for i, t in enumerate(times) if t != "inf")
     infinite = [i for i, t in enumerate(times) if t == "inf"]
-    points = range(min(mean.shape[1], MAX_CURVES))
-    colours = [f"C{point % 10}" for point in points]
     if finite:
         t_values = np.array([t for t, _ in finite])
         rows = [i for _, i in finite]
@@ -205,9 +219,35 @@ def _predictions(figure: Figure, request: Mapping[str, Any], result: Mapping[str
         axes.set_xticks(list(points))
         axes.set_xlabel("test point (t = ∞)")
     axes.set_ylabel(r"mean prediction $f_t(x)$, output 0")
-    kernel = str(request.get("kernel", "ntk")).upper()
-    axes.set_title(f"{kernel} predictions\n{_network_label(request['network'])}", fontsize="medium")
+    axes.set_title("against training time", fontsize="medium")
     axes.legend(fontsize="small", ncols=2)
+
+
+def _predictions_by_depth(
+    axes: Any,
+    request: Mapping[str, Any],
+    result: Mapping[str, Any],
+    points: range,
+    colours: list[str],
+) -> None:
+    """f_t(x_test) against depth at one t; at infinite depth, dashed lines: the limit."""
+    curve = result["depth_curve"]
+    depths = np.asarray(curve["depths"], dtype=np.float64)
+    values = np.asarray(curve["mean"], dtype=np.float64)
+    infinite = request["network"]["depth"] == "inf"
+    row = int(np.argmax([math.inf if t == "inf" else float(t) for t in result["t"]]))
+    for point, colour in zip(points, colours, strict=True):
+        axes.plot(depths, values[:, point], "o-", color=colour, markersize=3)
+        if infinite:
+            axes.axhline(result["mean"][row][point][0], color=colour, linestyle="--", linewidth=1)
+    if depths.size > 1:
+        axes.set_xscale("log")
+    t_label = "∞" if curve["t"] == "inf" else f"{float(curve['t']):g}"
+    axes.set_xlabel(
+        "depth l (affine layers)" + (";  dashed: the infinite-depth limit" if infinite else "")
+    )
+    axes.set_ylabel(f"mean prediction $f_t(x)$ at t = {t_label}, output 0")
+    axes.set_title("against depth", fontsize="medium")
 
 
 def _sweeps(figure: Figure, request: Mapping[str, Any], result: Mapping[str, Any]) -> None:

@@ -125,21 +125,40 @@ def _spectra(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
 
 
 def _predictions(request: Mapping[str, Any], progress: Progress) -> dict[str, Any]:
-    from core.predictions import predict
+    from core.predictions import predict, predict_depths
 
-    result = predict(
-        network_from(request["network"]),
-        request["x_train"],
-        request["y_train"],
-        request["x_test"],
-        kernel=request["kernel"],
-        t=tuple(math.inf if t == "inf" else float(t) for t in request["t"]),
-        learning_rate=request["learning_rate"],
-        diag_reg=request["diag_reg"],
-        diag_reg_relative=request["diag_reg_relative"],
-        progress=progress,
-    )
-    return result.to_dict()
+    network = network_from(request["network"])
+    times = tuple(math.inf if t == "inf" else float(t) for t in request["t"])
+    training = {
+        "kernel": request["kernel"],
+        "learning_rate": request["learning_rate"],
+        "diag_reg": request["diag_reg"],
+        "diag_reg_relative": request["diag_reg_relative"],
+    }
+    data = (request["x_train"], request["y_train"], request["x_test"])
+    result = predict(network, *data, t=times, progress=progress, **training).to_dict()
+    if request.get("format") == "png":  # the figure also shows the predictions against depth
+        depths = figure_depths(network.depth)
+        curves = predict_depths(network, *data, depths, t=(max(times),), **training)
+        result["depth_curve"] = {
+            "depths": depths,
+            "t": "inf" if math.isinf(max(times)) else max(times),
+            "mean": np.stack([curve.mean[0, :, 0] for curve in curves]),
+        }
+    return result
+
+
+#: depths of the predictions-against-depth figure: this many, log-spaced up to the network's
+#: depth (up to FIGURE_INFINITE_DEPTH beside an infinite-depth limit)
+FIGURE_DEPTHS = 24
+FIGURE_INFINITE_DEPTH = 1000
+
+
+def figure_depths(depth: int | None) -> list[int]:
+    """Log-spaced depths from 1 to ``depth`` (to FIGURE_INFINITE_DEPTH when None)."""
+    top = FIGURE_INFINITE_DEPTH if depth is None else depth
+    spaced = np.geomspace(1, top, min(top, FIGURE_DEPTHS))
+    return sorted({int(d) for d in np.rint(spaced)})
 
 
 def sweep_problem_from(request: Mapping[str, Any]) -> SweepProblem:

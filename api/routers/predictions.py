@@ -25,7 +25,9 @@ async def compute_predictions(
 ) -> Response:
     """Mean predictions of the infinitely wide network after training for times t (MATH.md §5–6).
 
-    ``Accept: image/png`` returns the predictions against training time."""
+    ``Accept: image/png`` returns the predictions against training time, and against depth
+    (1 to the network's depth, or to 1000 beside the infinite-depth limit) at the longest
+    time asked for."""
     return await compute_response(
         "predictions",
         body,

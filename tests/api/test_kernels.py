@@ -7,11 +7,14 @@ eigenvalues, and the gradient-flow formula of §5 via scipy's expm.
 from __future__ import annotations
 
 import io
+import itertools
 
 import httpx
 import numpy as np
 import pytest
 from scipy.linalg import expm
+
+from service.tasks import FIGURE_DEPTHS, FIGURE_INFINITE_DEPTH, figure_depths
 
 pytestmark = pytest.mark.anyio
 
@@ -158,6 +161,15 @@ async def test_predictions_at_infinite_depth_are_finite(api_client: httpx.AsyncC
                 "t": [0.1, 1.0, 10.0, "inf"],
             },
         ),
+        (
+            "/v1/predictions",
+            {
+                "network": {**network(10), "sigma_w2": 1.2, "depth": "inf"},
+                "x_train": X.tolist(),
+                "y_train": [1.0, -1.0, 0.5, 0.0],
+                "x_test": X_TEST.tolist(),
+            },
+        ),
     ],
 )
 async def test_png_figures(api_client: httpx.AsyncClient, path: str, body: dict) -> None:
@@ -166,3 +178,11 @@ async def test_png_figures(api_client: httpx.AsyncClient, path: str, body: dict)
     assert response.headers["content-type"] == "image/png"
     assert response.content.startswith(PNG_MAGIC)
     assert 20_000 < len(response.content) < 2_000_000
+
+
+def test_the_depths_of_the_predictions_figure() -> None:
+    assert figure_depths(3) == [1, 2, 3]
+    depths = figure_depths(30)
+    assert depths[0] == 1 and depths[-1] == 30 and len(depths) <= FIGURE_DEPTHS
+    assert all(b > a for a, b in itertools.pairwise(depths))
+    assert figure_depths(None)[-1] == FIGURE_INFINITE_DEPTH

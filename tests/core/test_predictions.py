@@ -17,7 +17,7 @@ from core.activations import get_activation
 from core.errors import InvalidInputError
 from core.linalg import DeviationKernel, KernelSolver
 from core.network import Network
-from core.predictions import predict
+from core.predictions import predict, predict_depths
 from tests.core.mp_reference import EXPECTATIONS, mp_kernel_layers
 
 # ---------------------------------------------------------------- mpmath references
@@ -333,3 +333,21 @@ def test_deep_ordered_duplicates_long_time_equals_t_infinity() -> None:
     repeated = (y[:3, 0] + y[8:, 0]) / 2
     np.testing.assert_allclose(fitted[:3], repeated, rtol=1e-10)
     np.testing.assert_allclose(fitted[8:], repeated, rtol=1e-10)
+
+
+@pytest.mark.parametrize(("activation", "sigma_w2"), [("erf", 1.2), ("relu", 2.5), ("tanh", 1.5)])
+def test_predictions_at_many_depths_from_one_pass_equal_one_call_per_depth(
+    activation: str, sigma_w2: float
+) -> None:
+    x = sphere_points(9, 3, seed=4) * np.linspace(0.8, 1.2, 9)[:, None]
+    y = np.stack([np.linspace(-1.0, 1.0, 6), np.cos(np.arange(6.0))], axis=1)
+    depths = [1, 2, 5, 17, 40]
+    times = [0.5, 20.0, math.inf]
+    network = _network(activation, sigma_w2, 0.1, None)
+    together = predict_depths(network, x[:6], y, x[6:], depths, t=times, diag_reg=1e-3)
+    for depth, result in zip(depths, together, strict=True):
+        alone = predict(
+            _network(activation, sigma_w2, 0.1, depth), x[:6], y, x[6:], t=times, diag_reg=1e-3
+        )
+        np.testing.assert_allclose(result.mean, alone.mean, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(result.train_mean, alone.train_mean, rtol=1e-12, atol=1e-14)
