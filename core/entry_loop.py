@@ -116,12 +116,15 @@ def _sin_minus_theta_cos(theta: float, delta: float) -> float:
 
 
 @numba.njit(cache=True, inline="always")
-def _erf_deficits(ra: Array, rb: Array, ma: Array, mb: Array, d: float) -> tuple[float, float]:
+def _erf_deficits(
+    ra: Array, rb: Array, mism: Array, pa: int, pb: int, layer: int, d: float
+) -> tuple[float, float]:
     """(√(V1V2) − E[erf(u) erf(v)], √(W1W2) − E[erf'(u) erf'(v)]) at cosine deficit d,
     from the points' table rows (the formulas of closed_forms._erf_deficit and
-    _erf_derivative_deficit, with the per-point factors precomputed) and mismatch rows
-    (the norm-mismatch part by :func:`core.erf_mismatch.series_mismatch` where it applies,
-    else by closed_forms' rule)."""
+    _erf_derivative_deficit, with the per-point factors precomputed) and, for unequal
+    variances, their mismatch rows mism[pa, layer], mism[pb, layer] (the norm-mismatch
+    part by :func:`core.erf_mismatch.series_mismatch` where it applies, else by
+    closed_forms' rule)."""
     q1, q2 = ra[F_Q], rb[F_Q]
     s = ra[F_SRHO] * rb[F_SRHO]
     d0 = 1.0 + 2.0 * q1 + 2.0 * q2
@@ -129,9 +132,9 @@ def _erf_deficits(ra: Array, rb: Array, ma: Array, mb: Array, d: float) -> tuple
     value = erf_deficit_from(q1, q1, s, one_minus_s2, d)  # equal q: the angular part alone
     if q1 != q2 and s > 0.0:
         k = 0.5 * abs(math.log1p((q1 - q2) / q2 / (1.0 + 2.0 * q1)))
-        lo, hi = (mb, ma) if q1 > q2 else (ma, mb)
-        if k <= hi[M_LIMIT]:
-            mismatch = series_mismatch(lo, hi, k)
+        lo, hi = (pb, pa) if q1 > q2 else (pa, pb)
+        if k <= mism[hi, layer, M_LIMIT]:
+            mismatch = series_mismatch(mism[lo, layer], mism[hi, layer], k)
         else:
             mismatch = _erf_norm_mismatch(q1, q2, s, math.sqrt(one_minus_s2))
         value += (2.0 / math.pi) * mismatch
@@ -333,8 +336,10 @@ def _deficits(
     jump: float,
     ra: Array,
     rb: Array,
-    ma: Array,
-    mb: Array,
+    mism: Array,
+    pa: int,
+    pb: int,
+    layer: int,
     root: float,
     d: float,
 ) -> tuple[float, float]:
@@ -343,7 +348,7 @@ def _deficits(
         theta = _angle(d)
         gap = square_sum * math.pi * d - jump * _sin_minus_theta_cos(theta, d)
         return root / TWO_PI * max(gap, 0.0), jump * theta / TWO_PI
-    return _erf_deficits(ra, rb, ma, mb, d)
+    return _erf_deficits(ra, rb, mism, pa, pb, layer, d)
 
 
 @numba.njit(cache=True, inline="always")
@@ -388,8 +393,10 @@ def _step(
     w2: float,
     ra: Array,
     rb: Array,
-    ma: Array,
-    mb: Array,
+    mism: Array,
+    pa: int,
+    pb: int,
+    layer: int,
     beta: float,
     fs: int,
     ft: int,
@@ -400,7 +407,7 @@ def _step(
 ) -> tuple[float, int, float, int]:
     """One layer of one entry: (E_Σ, x_Σ, E_Θ, x_Θ) → the next layer's (before the
     diagonal renormalisation); ``ra``, ``rb``: the two points' table rows at this layer,
-    ``ma``, ``mb`` their erf mismatch rows."""
+    ``pa``, ``pb`` the points, ``layer`` their row in ``mism`` (erf mismatch fields)."""
     root = ra[F_RG] * rb[F_RG]
     q1, q2 = ra[F_Q], rb[F_Q]
     gap = 0.0
@@ -422,7 +429,7 @@ def _step(
         linear = es > 0.0 and xs + math.frexp(scaled)[1] < LINEAR_BELOW
     if not linear:
         d = min(max(_shift(scaled, xs), 0.0), 2.0)
-        d_phi, d_dphi = _deficits(kind, square_sum, jump, ra, rb, ma, mb, root, d)
+        d_phi, d_dphi = _deficits(kind, square_sum, jump, ra, rb, mism, pa, pb, layer, root, d)
         es_new = w2 * d_phi + gap
         if fs == 0 and ft == 0:
             total = es_new + dot_root * theta_e + theta_ab * w2 * d_dphi + mismatch
@@ -437,7 +444,7 @@ def _step(
     slope, rise = _slopes(kind, square_sum, jump, q1, q2, root)
     m0, m1 = 0.0, 0.0
     if q1 != q2:
-        m0, m1 = _deficits(kind, square_sum, jump, ra, rb, ma, mb, root, 0.0)
+        m0, m1 = _deficits(kind, square_sum, jump, ra, rb, mism, pa, pb, layer, root, 0.0)
     s_m, s_x = _add(w2 * m0 + gap, 0, w2 * slope * scaled, xs)
     if kind == KIND_ABRELU:  # power ½: keep the exponent even so its half is exact
         odd = xs & 1
@@ -613,12 +620,11 @@ def _run_group(
             )
             return
         ra = table[point_a, layer]
-        ma = mism[point_a, layer] if erf else mism[0, 0]
+        ml = layer if erf else 0
         beta, fs, ft = bias[layer], sigma_shift[layer], theta_shift[layer]
         shift_s, shift_t = rescale[layer + 1, 0], rescale[layer + 1, 1]
         for j in range(lanes):
             rb = table[points_b[j], layer]
-            mb = mism[points_b[j], layer] if erf else ma
             e1, x1, e2, x2 = _step(
                 kind,
                 square_sum,
@@ -626,8 +632,10 @@ def _run_group(
                 w2,
                 ra,
                 rb,
-                ma,
-                mb,
+                mism,
+                point_a,
+                points_b[j],
+                ml,
                 beta,
                 fs,
                 ft,
