@@ -125,7 +125,7 @@ def point_fields(q: float, out: Array, work: Array) -> None:
     out[M_LIMIT] = RATIO * min(-math.log(rho), 1.0)
 
 
-@numba.njit(cache=True, inline="always")
+@numba.njit(inline="always")  # compiled into its callers (no cache entry of its own)
 def series_mismatch(lo: Array, hi: Array, k: float) -> float:
     """√(A1A2) − arcsin s from the two points' fields (``lo``: the smaller q) and
     k = ½|ln(ρ1/ρ2)| ≤ hi[M_LIMIT]."""
