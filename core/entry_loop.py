@@ -839,12 +839,14 @@ def entry_states(
     same: bool,
     depths: list[int],
     progress: Progress,
+    notes: list[str] | None = None,
 ) -> list[LayerState]:
     """Deviation-form Σ and Θ at ``depths`` from the inputs' first-layer quantities.
 
     ``a1`` [n1], ``a2`` [n2]: σ_w0²‖x‖²/d of x1 and x2 (Σ¹_aa = a + σ_b0²); ``delta``
     [n1, n2]: input cosine deficits 1 − cos. With ``same`` (x2 = x1) ``a2`` is ``a1``;
     ``a2`` None: every x2 row has x1's single norm (the equal-norm table's grid).
+    ``notes`` receives a line for the method when the settled tail is used.
     """
     found = entry_kind(network.activation)
     assert found is not None
@@ -896,6 +898,8 @@ def entry_states(
             np.zeros(4),
         )
     else:
+        if notes is not None:
+            notes.append(f"layers past {tail.layer} from tables of the settled map")
         tail_args = (
             tail.layer,
             slots[tail.depths],

@@ -25,7 +25,10 @@ Two paths (reported in ``KernelResult.method``):
   serving every requested depth (cost linear in depth, memory O(n1·n2)); the activation's
   deficit forms are numba ufuncs and the rest of a layer one fused numba pass
   (:mod:`core.fused_layer`); once Σ sits on its fixed point to the bit, the remaining
-  layers run compiled (:mod:`core.steady_layers`);
+  layers run compiled (:mod:`core.steady_layers`). For relu-like and erf networks the
+  entries run compiled one by one (:mod:`core.entry_loop`); for erf, once every Σ_aa has
+  snapped to one value, the layers after that are tables of the common map
+  (:mod:`core.settled_tail`, noted in the method);
 * **equal norm**: when all inputs share one first-layer variance (relative tolerance
   1e-12), every entry is a function of the input angle alone: the recursion is run on a
   grid of angles and the composed map interpolated (:mod:`core.equal_norm`).
@@ -109,8 +112,10 @@ def compute_kernels(
             network, a, b, same, checked_depths, progress, True
         )
     else:
-        states = _per_entry_states(network, a, b, same, checked_depths, progress)
+        notes: list[str] = []
+        states = _per_entry_states(network, a, b, same, checked_depths, progress, notes)
         method = f"exact per-entry recursion ({network.activation.quadrature})"
+        method += "".join(f"; {note}" for note in notes)
     out: dict[str, Array | None] = {}
     scales: dict[str, Array] = {}
     for kernel, name in enumerate(KERNELS):
@@ -404,16 +409,18 @@ def _per_entry_states(
     same: bool,
     depths: list[int],
     progress: Progress,
+    notes: list[str] | None = None,
 ) -> list[LayerState]:
     """The exact recursion on every entry; one pass over the layers for all depths
-    (entry-major and compiled where :mod:`core.entry_loop` applies)."""
+    (entry-major and compiled where :mod:`core.entry_loop` applies, which appends to
+    ``notes`` when it tabulates the layers past the snap of the diagonals)."""
     points = x1.shape[0] + (0 if same else x2.shape[0])
     if entry_loop.supported(network, points, depths[-1]):
         d = x1.shape[1]
         a1 = network.first_sigma_w2 * np.einsum("ij,ij->i", x1, x1) / d
         a2 = a1 if same else network.first_sigma_w2 * np.einsum("ij,ij->i", x2, x2) / d
         delta = input_cosine_deficits(x1, x2, same)
-        return entry_loop.entry_states(network, a1, a2, delta, same, depths, progress)
+        return entry_loop.entry_states(network, a1, a2, delta, same, depths, progress, notes)
     sigma = first_layer(network, x1, x2, same)
     theta = Track(sigma.g1.copy(), sigma.g2.copy(), sigma.e.copy(), sigma.s, sigma.t)
     return run_layers(network, sigma, theta, depths, progress)

@@ -98,6 +98,7 @@ def test_tail_kernels_against_mpmath(monkeypatch):
     _, start = with_tail(monkeypatch, network, x, [100])
     assert start < 90
     result = compute_kernels(network, x)
+    assert result.method.endswith(f"layers past {start} from tables of the settled map")
     picked = [0, 1, 2, 9]
     reference = mp_kernel_layers(x[picked], EXPECTATIONS["erf"], 1.5, 0.1, [100])[100]
     index = np.ix_(picked, picked)
