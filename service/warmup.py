@@ -45,6 +45,7 @@ def requests() -> list[tuple[str, dict[str, Any]]]:
     bodies += [
         _kernels("relu", 1.5, 60, circle),
         _kernels("erf", 1.5, 60, circle),
+        _kernels("erf", 1.5, 60, spread[:70]),  # ≥ 4096 pairs past the snap: the settled tail
         _kernels("relu", 1.5, 300, spread[:40]),
         _kernels("tanh", 1.5, 2, spread),
         _kernels("tanh", 1.5, 2, spread, spread[::-1]),
