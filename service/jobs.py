@@ -11,9 +11,8 @@ and bounded worker pool or Dask cluster as the synchronous endpoints).
 - Record: one value per job in a :class:`JobStore` (status, progress, the request, and the
   result or the problem), written at each transition and by a heartbeat while it runs.
 - Splitting: :func:`service.tasks.split` cuts grids and sweeps into independent parts (about
-  four per worker, so that parts of uneven cost still balance), which run in parallel;
-  progress is the mean of the parts' progress, and a failure or a cancellation of the job
-  cancels every part.
+  two per worker), which run in parallel; progress is the mean of the parts' progress, and a
+  failure or a cancellation of the job cancels every part.
 - Cancellation: stops the parts (the pool kills their workers; Dask drops the tasks, which
   stop at their next progress report). A job cancelled through another API process stops
   at its runner's next heartbeat. Cancelling a finished job changes nothing.
@@ -54,7 +53,7 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ACTIVE: frozenset[str] = frozenset({"queued", "running"})
 MAX_ATTEMPTS = 3
 HEARTBEAT_SECONDS = 1.0
-PARTS_PER_WORKER = 4
+PARTS_PER_WORKER = 2
 SATURATED_RETRY_SECONDS = 0.2
 CANCEL_REPEAT_SECONDS = 0.1
 logger = logging.getLogger("deepkernel.jobs")

@@ -14,7 +14,6 @@ import pytest
 
 from core.activations import get_activation
 from core.phase_diagram import phase_diagram
-from service.jobs import PARTS_PER_WORKER
 from service.settings import Settings
 from service.tasks import split
 from tests.jobs.conftest import ACTIVE, phase_diagram_job, wait_finished, wait_progress
@@ -96,7 +95,7 @@ async def test_the_same_submission_is_one_job_and_one_computation(
     assert first.json()["id"] == second.json()["id"]
     job = await wait_finished(jobs_client, first.headers["location"])
     assert job["status"] == "succeeded"
-    parts = split("phase-diagram", _canonical(body), PARTS_PER_WORKER * parallelism(job_settings))
+    parts = split("phase-diagram", _canonical(body), 2 * parallelism(job_settings))
     metrics = (await jobs_client.get("/metrics")).text
     assert computations(metrics, "phase-diagram") == len(parts) > 1
 
