@@ -88,17 +88,23 @@ def _grid_angles(panels: int) -> tuple[Array, Array]:
 
 
 def _chebyshev_nodes(panels: int) -> tuple[Array, Array, float, float]:
-    """v nodes [panels·DEGREE] (first-kind Chebyshev per panel), 2 check points per panel
-    (between the first two nodes and at the centre), v_lo and the panel width."""
+    """:func:`panel_nodes` on [ln θ_min + θ_min, ln π + π], with v_lo and the panel width."""
     v_lo, v_hi = math.log(THETA_MIN) + THETA_MIN, math.log(math.pi) + math.pi
     width = (v_hi - v_lo) / panels
+    nodes, checks = panel_nodes(v_lo, width, panels)
+    return nodes, checks, v_lo, width
+
+
+def panel_nodes(v_lo: float, width: float, panels: int) -> tuple[Array, Array]:
+    """v nodes [panels·DEGREE] (first-kind Chebyshev per panel, ascending) and 2 check
+    points per panel (between the first two nodes and at the centre)."""
     k = np.arange(DEGREE)
     x = np.cos(np.pi * (k + 0.5) / DEGREE)[::-1]
     left = v_lo + width * np.arange(panels)
     nodes = (left[:, None] + 0.5 * width * (x[None, :] + 1.0)).ravel()
     between = np.array([0.5 * (x[0] + x[1]), 0.5 * (x[DEGREE // 2 - 1] + x[DEGREE // 2])])
     checks = (left[:, None] + 0.5 * width * (between[None, :] + 1.0)).ravel()
-    return nodes, checks, v_lo, width
+    return nodes, checks
 
 
 def _fit(values: Array, panels: int, degree: int = DEGREE) -> Array:
@@ -196,14 +202,7 @@ def _evaluate(
                             c1, c2 = x2 * c1 - c2 + table[1, panel, j], c1
                         e0 = 0.5 * x2 * b1 - b2 + table[0, panel, 0]
                         e1 = 0.5 * x2 * c1 - c2 + table[1, panel, 0]
-                        if dense:
-                            e0 = roots[layer, 0] - factors[layer, 0] * e0
-                            e1 = roots[layer, 1] - factors[layer, 1] * e1
-                        out[layer, 0, a, b] = e0
-                        out[layer, 1, a, b] = e1
-                        if same:
-                            out[layer, 0, b, a] = e0
-                            out[layer, 1, b, a] = e1
+                        _store(out, layer, a, b, e0, e1, same, dense, roots, factors)
                     continue
                 theta = _angle(d)
                 u = math.log(theta) if theta > 0.0 else 0.0
@@ -227,15 +226,33 @@ def _evaluate(
                             c1, c2 = x2 * c1 - c2 + table[1, panel, j], c1
                         e0 = math.exp(0.5 * x2 * b1 - b2 + table[0, panel, 0] + 2.0 * u)
                         e1 = math.exp(0.5 * x2 * c1 - c2 + table[1, panel, 0] + 2.0 * u)
-                    if dense:
-                        e0 = roots[layer, 0] - factors[layer, 0] * e0
-                        e1 = roots[layer, 1] - factors[layer, 1] * e1
-                    out[layer, 0, a, b] = e0
-                    out[layer, 1, a, b] = e1
-                    if same:
-                        out[layer, 0, b, a] = e0
-                        out[layer, 1, b, a] = e1
+                    _store(out, layer, a, b, e0, e1, same, dense, roots, factors)
     return out
+
+
+@numba.njit(inline="always")
+def _store(
+    out: Array,
+    layer: int,
+    a: int,
+    b: int,
+    e0: float,
+    e1: float,
+    same: bool,
+    dense: bool,
+    roots: Array,
+    factors: Array,
+) -> None:
+    """Write the deficits (e0, e1) of entry (a, b) at ``layer`` (with ``dense``: the kernels
+    roots − factors·E), and (b, a) with ``same``."""
+    if dense:
+        e0 = roots[layer, 0] - factors[layer, 0] * e0
+        e1 = roots[layer, 1] - factors[layer, 1] * e1
+    out[layer, 0, a, b] = e0
+    out[layer, 1, a, b] = e1
+    if same:
+        out[layer, 0, b, a] = e0
+        out[layer, 1, b, a] = e1
 
 
 def equal_norm_evaluation(

@@ -46,7 +46,7 @@ from core.entry_loop import (
     _shift,
     _slopes,
 )
-from core.equal_norm import DEGREE, _fit, _theta_of
+from core.equal_norm import DEGREE, _clenshaw_at, _fit, _theta_of, panel_nodes
 
 #: the recursion counts as linear below this growth-adjusted cosine deficit
 LINEAR_DELTA = 2.0**-70
@@ -205,7 +205,7 @@ def settled_tail(
     for aim in PANEL_WIDTHS:
         panels = max(1, math.ceil((v_hi - v_lo) / aim))
         width = (v_hi - v_lo) / panels
-        nodes, checks = _nodes(v_lo, width, panels)
+        nodes, checks = panel_nodes(v_lo, width, panels)
         theta = _theta_of(np.concatenate([nodes, checks]))
         delta = np.append(2.0 * np.sin(0.5 * theta) ** 2, 2.0)  # the last: δ = 2, the cap
         f_m, f_x, _, _, _ = _tail_layers(
@@ -238,7 +238,7 @@ def settled_tail(
         for s in range(depths.size):
             for f in range(slope_m.shape[1]):
                 coef[s, f] = _fit(y[s, : nodes.size, f], panels)
-                predicted = np.array([_chebyshev(coef[s, f], v, v_lo, width) for v in checks])
+                predicted = _clenshaw_at(coef[s, f], checks, v_lo, width)
                 error = np.abs(predicted - y[s, nodes.size : nodes.size + checks.size, f])
                 worst = max(worst, float(np.max(error)))
         if worst <= CHECK_TOL:
@@ -255,22 +255,3 @@ def settled_tail(
                 grid=np.array([v_lo, width, delta_lin, rows[start, F_Q]]),
             )
     return None
-
-
-def _nodes(v_lo: float, width: float, panels: int) -> tuple[Array, Array]:
-    """First-kind Chebyshev nodes per panel (ascending) and 2 check points per panel."""
-    k = np.arange(DEGREE)
-    x = np.cos(np.pi * (k + 0.5) / DEGREE)[::-1]
-    left = v_lo + width * np.arange(panels)
-    nodes = (left[:, None] + 0.5 * width * (x[None, :] + 1.0)).ravel()
-    between = np.array([0.5 * (x[0] + x[1]), 0.5 * (x[DEGREE // 2 - 1] + x[DEGREE // 2])])
-    checks = (left[:, None] + 0.5 * width * (between[None, :] + 1.0)).ravel()
-    return nodes, checks
-
-
-def _chebyshev(coef: Array, v: float, v_lo: float, width: float) -> float:
-    """The piecewise Chebyshev interpolant at v (as core.entry_loop evaluates it)."""
-    panels = coef.shape[0]
-    i = min(max(int((v - v_lo) / width), 0), panels - 1)
-    x = 2.0 * (v - v_lo - i * width) / width - 1.0
-    return float(np.polynomial.chebyshev.chebval(x, coef[i]))
