@@ -192,7 +192,7 @@ _RULE_NODES, _RULE_WEIGHTS = _rules()
 
 
 @numba.njit(cache=True)
-def _x_minus_sin(y: float) -> float:
+def x_minus_sin(y: float) -> float:
     """y − sin y for y ≥ 0, by its series below 1 (no cancellation)."""
     if y >= 1.0:
         return y - math.sin(y)
@@ -208,7 +208,7 @@ def _log_arcsin_ratio(rho: float, w: float) -> float:
     """ln(arcsin ρ / ρ) with w = √(1 − ρ²): log1p((A − sin A)/ρ), A = arcsin ρ."""
     if rho == 0.0:
         return 0.0
-    return math.log1p(_x_minus_sin(math.atan2(rho, w)) / rho)
+    return math.log1p(x_minus_sin(math.atan2(rho, w)) / rho)
 
 
 @numba.njit(cache=True)
@@ -219,7 +219,7 @@ def _log_arcsin_curvature(rho: float, gap: float) -> float:
     a = math.atan(rho / w)
     if a == 0.0:
         return 0.0
-    return rho * (0.5 * _x_minus_sin(2.0 * a) / a) / (a * w * w * w)
+    return rho * (0.5 * x_minus_sin(2.0 * a) / a) / (a * w * w * w)
 
 
 @numba.njit(cache=True)

@@ -68,6 +68,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from core.activations.base import Activation, Array, as_array
+from core.activations.closed_forms import x_minus_sin
 
 #: Gauss–Legendre panel width in σ and the largest τ = |ln(q1/q2)|/2 integrated so
 #: (64 panels: q1/q2 up to e^64 ≈ 6e27)
@@ -89,24 +90,7 @@ def _unit_rule(n: int) -> Array:
 #: up to width 0.04, 6 up to 0.2 and 8 up to ``PANEL``
 _RULE_4, _RULE_6, _RULE_8 = _unit_rule(4), _unit_rule(6), _unit_rule(8)
 
-#: Horner coefficients of (e − sin e)/e³ = Σ_{k≥1} (−1)^{k+1} e^{2k−2}/(2k+1)!  (k = 1 … 10)
-_E_MINUS_SIN_SERIES = np.array(
-    [(-1.0) ** (k + 1) / math.factorial(2 * k + 1) for k in range(1, 11)]
-)
-
 _TWO_PI = 2.0 * math.pi
-
-
-@numba.njit(cache=True)
-def _e_minus_sin(e: float) -> float:
-    """e − sin e ≥ 0 for e ≥ 0, by its series below 1 (1e-21 relative at e = 1)."""
-    if e >= 1.0:
-        return e - math.sin(e)
-    e2 = e * e
-    acc = 0.0
-    for k in range(_E_MINUS_SIN_SERIES.size - 1, -1, -1):
-        acc = acc * e2 + _E_MINUS_SIN_SERIES[k]
-    return acc * e2 * e
 
 
 @numba.njit(cache=True)
@@ -147,9 +131,7 @@ def _angular(q1: float, q2: float, delta: float, derivative: bool) -> float:
     beta = math.atan2(rho, c_t)
     half = math.sin(0.5 * e)
     one_minus_cos = 2.0 * half * half
-    j_gap = s * (beta * one_minus_cos + _e_minus_sin(e)) + c_s * (
-        beta * math.sin(e) + one_minus_cos
-    )
+    j_gap = s * (beta * one_minus_cos + x_minus_sin(e)) + c_s * (beta * math.sin(e) + one_minus_cos)
     rest = big_r * j_gap + gap * (total + 1.0 / root_dt / root_dr)
     return max(0.25 * r * d + rest / _TWO_PI, 0.0)
 
