@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.errors import InvalidInputError, NotDefinedError
-from core.fixed_points import FloatArray, fixed_points
+from core.fixed_points import FixedPoints, FloatArray, fixed_points
 
 if TYPE_CHECKING:
     from core.activations import Activation
@@ -48,13 +48,19 @@ class CorrelationMap:
 
 
 def correlation_map(
-    activation: Activation, sigma_w2: float, sigma_b2: float, c: FloatArray
+    activation: Activation,
+    sigma_w2: float,
+    sigma_b2: float,
+    c: FloatArray,
+    points: FixedPoints | None = None,
 ) -> CorrelationMap:
-    """f(c) and f'(c) at q* for every c in [−1, 1].
+    """f(c) and f'(c) at q* for every c in [−1, 1]; ``points``: the fixed points of this
+    (activation, σ_w², σ_b²) if already computed.
 
     Raises NotDefinedError where q* does not exist or is 0 (f is then 0/0).
     """
-    points = fixed_points(activation, sigma_w2, sigma_b2)
+    if points is None:
+        points = fixed_points(activation, sigma_w2, sigma_b2)
     cosines = _cosines(c)
     q_star = points.q_star
     if q_star is None or q_star == 0.0 or points.chi_1 is None:

@@ -131,13 +131,14 @@ def predict_depths(
     learning_rate: float | None = None,
     diag_reg: float = 0.0,
     diag_reg_relative: bool = False,
+    progress: Callable[[float], None] | None = None,
 ) -> list[PredictionResult]:
     """:func:`predict` at each of ``depths`` (finite, increasing), from one pass of the kernel
     recursion; ``network.depth`` plays no part."""
     xtr, y, xte, times = _validate(x_train, y_train, x_test, kernel, t)
     _check_training(learning_rate, diag_reg)
     deepest = replace(network, depth=max(depths))
-    states = kernel_states(deepest, xtr, np.vstack([xtr, xte]), depths=depths)
+    states = kernel_states(deepest, xtr, np.vstack([xtr, xte]), depths=depths, progress=progress)
     results = []
     for state in states:
         dev, scale = deviation_blocks(getattr(state, kernel), xtr.shape[0])

@@ -60,11 +60,12 @@ def _fixed_points(request: Mapping[str, Any], progress: Progress) -> dict[str, A
 
     activation = get_activation(request["activation"])
     w2, b2 = request["sigma_w2"], request["sigma_b2"]
-    result = {**fixed_points(activation, w2, b2).to_dict(), "correlation_map": None}
-    points = request.get("correlation_map", 0)
-    if points:
+    points = fixed_points(activation, w2, b2)
+    result = {**points.to_dict(), "correlation_map": None}
+    size = request.get("correlation_map", 0)
+    if size:
         try:
-            curve = correlation_map(activation, w2, b2, np.linspace(-1.0, 1.0, points))
+            curve = correlation_map(activation, w2, b2, np.linspace(-1.0, 1.0, size), points)
         except NotDefinedError as exc:
             result["notes"] = [*result["notes"], f"correlation_map: {exc.detail}"]
         else:
@@ -136,15 +137,22 @@ def _predictions(request: Mapping[str, Any], progress: Progress) -> dict[str, An
         "diag_reg_relative": request["diag_reg_relative"],
     }
     data = (request["x_train"], request["y_train"], request["x_test"])
-    result = predict(network, *data, t=times, progress=progress, **training).to_dict()
-    if request.get("format") == "png":  # the figure also shows the predictions against depth
-        depths = figure_depths(network.depth)
-        curves = predict_depths(network, *data, depths, t=(max(times),), **training)
-        result["depth_curve"] = {
-            "depths": depths,
-            "t": "inf" if math.isinf(max(times)) else max(times),
-            "mean": np.stack([curve.mean[0, :, 0] for curve in curves]),
-        }
+    if request.get("format") != "png":
+        return predict(network, *data, t=times, progress=progress, **training).to_dict()
+    # the figure also shows the predictions against depth, at the longest time asked for;
+    # at finite depth the deepest of them is the network's own (one recursion for both)
+    depths = figure_depths(network.depth)
+    curves = predict_depths(network, *data, depths, t=times, progress=progress, **training)
+    deepest = (
+        curves[-1] if network.depth is not None else predict(network, *data, t=times, **training)
+    )
+    result = deepest.to_dict()
+    longest = int(np.argmax(times))
+    result["depth_curve"] = {
+        "depths": depths,
+        "t": "inf" if math.isinf(times[longest]) else times[longest],
+        "mean": np.stack([curve.mean[longest, :, 0] for curve in curves]),
+    }
     return result
 
 
