@@ -10,6 +10,7 @@ from core import equal_norm
 from core.activations import get_activation
 from core.kernels import _per_entry_states
 from core.network import Network
+from tests.core.spy import spy
 
 
 @pytest.mark.parametrize(
@@ -27,15 +28,7 @@ def test_cosine_tables_match_the_per_entry_recursion(monkeypatch, name, w2, b2, 
     x = np.random.default_rng(0).standard_normal((80, 64))
     x *= 8.0 / np.linalg.norm(x, axis=1, keepdims=True)
     network = Network(get_activation(name), w2, b2, depth)
-    built = []
-    original = equal_norm._cosine_tables
-
-    def spy(*args):
-        tables = original(*args)
-        built.append(tables)
-        return tables
-
-    monkeypatch.setattr(equal_norm, "_cosine_tables", spy)
+    built = spy(monkeypatch, equal_norm, "_cosine_tables")
     states, method = equal_norm.equal_norm_states(network, x, x, True, [depth], None)
     assert method.startswith("equal-norm") and built[0].shape[0] == 1
     cosine = x @ x.T / 64.0

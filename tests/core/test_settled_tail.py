@@ -19,6 +19,7 @@ from core.activations import get_activation
 from core.kernels import compute_kernels, kernel_states
 from core.network import Network
 from tests.core.mp_reference import EXPECTATIONS, mp_kernel_layers
+from tests.core.spy import spy
 
 N = 70  # 4900 pairs: above entry_loop.TAIL_MIN_PAIRS
 
@@ -38,15 +39,8 @@ def true_deficit(part) -> np.ndarray:
 
 def with_tail(monkeypatch, network, x, depths):
     """kernel_states with the tail, checking that it was used past a snap layer < depth."""
-    built = []
     original = entry_loop._tail_tables
-
-    def spy(*args):
-        tail = original(*args)
-        built.append(tail)
-        return tail
-
-    monkeypatch.setattr(entry_loop, "_tail_tables", spy)
+    built = spy(monkeypatch, entry_loop, "_tail_tables")
     states = kernel_states(network, x, depths=depths)
     monkeypatch.setattr(entry_loop, "_tail_tables", original)
     assert len(built) == 1 and built[0] is not None and built[0].layer < depths[-1]
