@@ -40,7 +40,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from core.errors import DeepKernelError
 from service.cache import REDIS_MAX_VALUE_BYTES, MemoryCache, RedisCache
@@ -49,7 +49,6 @@ from service.compute import ComputeService, cache_key
 from service.errors import SaturatedError, ServiceError
 from service.tasks import merge, split
 
-JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 ACTIVE: frozenset[str] = frozenset({"queued", "running"})
 MAX_ATTEMPTS = 3
 HEARTBEAT_SECONDS = 1.0

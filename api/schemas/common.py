@@ -48,7 +48,6 @@ def request_config(*examples: dict[str, Any]) -> ConfigDict:
     return ConfigDict(extra="forbid", json_schema_extra={"examples": list(examples)})
 
 
-FiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 PositiveVariance = Annotated[
     float, Field(strict=True, allow_inf_nan=False, ge=MIN_WEIGHT_VARIANCE, le=MAX_VARIANCE)
 ]
