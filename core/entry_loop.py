@@ -36,11 +36,13 @@ from core.activations.base import Array
 from core.activations.closed_forms import ABRelu, Erf, _erf_norm_mismatch, erf_deficit_from
 from core.deficits import DIAGONAL_LIMIT, LOG10_2, SNAP_RTOL, DeviationPart, LayerState
 from core.erf_mismatch import (
+    M_COEF,
     M_LIMIT,
-    MISMATCH_FIELDS,
-    TERMS,
+    MAX_TERMS,
+    RULES,
     WORK_ROWS,
     point_fields,
+    rule_for,
     series_mismatch,
 )
 from core.network import Network
@@ -117,14 +119,14 @@ def _sin_minus_theta_cos(theta: float, delta: float) -> float:
 
 @numba.njit(cache=True, inline="always")
 def _erf_deficits(
-    ra: Array, rb: Array, mism: Array, pa: int, pb: int, layer: int, d: float
+    ra: Array, rb: Array, mism: Array, pa: int, pb: int, base: int, terms: int, d: float
 ) -> tuple[float, float]:
     """(√(V1V2) − E[erf(u) erf(v)], √(W1W2) − E[erf'(u) erf'(v)]) at cosine deficit d,
     from the points' table rows (the formulas of closed_forms._erf_deficit and
     _erf_derivative_deficit, with the per-point factors precomputed) and, for unequal
-    variances, their mismatch rows mism[pa, layer], mism[pb, layer] (the norm-mismatch
-    part by :func:`core.erf_mismatch.series_mismatch` where it applies, else by
-    closed_forms' rule)."""
+    variances, their mismatch fields mism[pa, base:], mism[pb, base:] (``terms``
+    coefficients; the norm-mismatch part by :func:`core.erf_mismatch.series_mismatch`
+    where it applies, else by closed_forms' rule)."""
     q1, q2 = ra[F_Q], rb[F_Q]
     s = ra[F_SRHO] * rb[F_SRHO]
     d0 = 1.0 + 2.0 * q1 + 2.0 * q2
@@ -133,8 +135,8 @@ def _erf_deficits(
     if q1 != q2 and s > 0.0:
         k = 0.5 * abs(math.log1p((q1 - q2) / q2 / (1.0 + 2.0 * q1)))
         lo, hi = (pb, pa) if q1 > q2 else (pa, pb)
-        if k <= mism[hi, layer, M_LIMIT]:
-            mismatch = series_mismatch(mism[lo, layer], mism[hi, layer], k)
+        if k <= mism[hi, base + M_LIMIT]:
+            mismatch = series_mismatch(mism, lo, hi, base, terms, k)
         else:
             mismatch = _erf_norm_mismatch(q1, q2, s, math.sqrt(one_minus_s2))
         value += (2.0 / math.pi) * mismatch
@@ -217,6 +219,40 @@ def _diagonal_shift(values: Array) -> int:
 
 
 @numba.njit(cache=True)
+def _mismatch_fields(table: Array, depth: int) -> tuple[Array, Integers]:
+    """erf's per-point mismatch fields of :func:`_diagonals` (mism, layout)."""
+    points = table.shape[0]
+    layout = np.zeros((depth, 2), np.int64)
+    rows = np.full(depth, -1, np.int64)
+    width = 0
+    for layer in range(1, depth):
+        q = table[:, layer, F_Q]
+        positive = q[q > 0.0]
+        if positive.size < 2 or positive.min() == positive.max():
+            continue
+        # ½|ln(ρ1/ρ2)| ≤ ½(ln ρ_max − ln ρ_min) over all pairs, the limit set by ρ_max
+        low, high = positive.min(), positive.max()
+        lowest = math.log(2.0 * low / (1.0 + 2.0 * low))
+        highest = math.log(2.0 * high / (1.0 + 2.0 * high))
+        rows[layer] = rule_for(0.5 * (highest - lowest) / min(-highest, 1.0))
+        layout[layer, 0] = width
+        layout[layer, 1] = int(RULES[rows[layer], 0])
+        width += M_COEF + layout[layer, 1]
+    mism = np.zeros((points, max(width, 1)))
+    work = np.empty((WORK_ROWS, MAX_TERMS + 2))
+    for layer in range(1, depth):
+        if rows[layer] < 0:
+            continue
+        base, terms = layout[layer, 0], layout[layer, 1]
+        for i in range(points):
+            if table[i, layer, F_Q] > 0.0:
+                point_fields(
+                    table[i, layer, F_Q], rows[layer], mism[i, base : base + M_COEF + terms], work
+                )
+    return mism, layout
+
+
+@numba.njit(cache=True)
 def _diagonals(
     kind: int,
     square_sum: float,
@@ -227,11 +263,13 @@ def _diagonals(
     depth: int,
     slots: Integers,
     rtol: float,
-) -> tuple[Array, Array, Array, Integers, Integers, Integers, Array, Integers, Integers]:
+) -> tuple[Array, Array, Integers, Array, Integers, Integers, Integers, Array, Integers, Integers]:
     """Per-point layer table [points, depth, FIELDS] and per-layer scalars of the recursion.
 
-    Returns (table, erf mismatch fields [points, depth, MISMATCH_FIELDS] (erf: filled at
-    the layers whose variances are not all equal; else [points, 1, …] zeros), bias
+    Returns (table, erf mismatch fields [points, width] and their layout [depth, 2] (the
+    fields of layer l are mism[:, base:base + M_COEF + terms] with (base, terms) =
+    layout[l], :mod:`core.erf_mismatch`; only at the layers whose variances are not all
+    equal, with the fewest terms covering all pairs of the layer), bias
     [depth], sigma_shift [depth], theta_shift [depth] (s − top, the Σ and Θ scales
     relative to the common scale of Θ'), rescale [depth, 2] (the diagonal renormalisation
     exponents of Σ and Θ entering layer l), diagonals [slots, 2, points], scales [slots,
@@ -239,8 +277,6 @@ def _diagonals(
     """
     points = g0.size
     table = np.zeros((points, depth, FIELDS))
-    mism = np.zeros((points, depth if kind == KIND_ERF else 1, MISMATCH_FIELDS))
-    work = np.empty((WORK_ROWS, TERMS + 2))
     bias = np.zeros(depth)
     sigma_shift = np.zeros(depth, np.int64)
     theta_shift = np.zeros(depth, np.int64)
@@ -272,10 +308,6 @@ def _diagonals(
         theta_shift[layer] = sh - top
         g_next = np.empty(points)
         h_next = np.empty(points)
-        if kind == KIND_ERF and g.min() != g.max():
-            for i in range(points):
-                if g[i] > 0.0:
-                    point_fields(g[i], mism[i, layer], work)
         for i in range(points):
             v, w = _variances(kind, square_sum, g[i])
             v *= w2
@@ -313,9 +345,15 @@ def _diagonals(
             h = h * math.ldexp(1.0, -shift)
             sh += shift
         rescale[layer + 1, 1] = shift
+    mism, layout = (
+        _mismatch_fields(table, depth)
+        if kind == KIND_ERF
+        else (np.zeros((1, 1)), np.zeros((depth, 2), np.int64))
+    )
     return (
         table,
         mism,
+        layout,
         bias,
         sigma_shift,
         theta_shift,
@@ -339,7 +377,8 @@ def _deficits(
     mism: Array,
     pa: int,
     pb: int,
-    layer: int,
+    base: int,
+    terms: int,
     root: float,
     d: float,
 ) -> tuple[float, float]:
@@ -348,7 +387,7 @@ def _deficits(
         theta = _angle(d)
         gap = square_sum * math.pi * d - jump * _sin_minus_theta_cos(theta, d)
         return root / TWO_PI * max(gap, 0.0), jump * theta / TWO_PI
-    return _erf_deficits(ra, rb, mism, pa, pb, layer, d)
+    return _erf_deficits(ra, rb, mism, pa, pb, base, terms, d)
 
 
 @numba.njit(cache=True, inline="always")
@@ -396,7 +435,8 @@ def _step(
     mism: Array,
     pa: int,
     pb: int,
-    layer: int,
+    base: int,
+    terms: int,
     beta: float,
     fs: int,
     ft: int,
@@ -407,7 +447,8 @@ def _step(
 ) -> tuple[float, int, float, int]:
     """One layer of one entry: (E_Σ, x_Σ, E_Θ, x_Θ) → the next layer's (before the
     diagonal renormalisation); ``ra``, ``rb``: the two points' table rows at this layer,
-    ``pa``, ``pb`` the points, ``layer`` their row in ``mism`` (erf mismatch fields)."""
+    ``pa``, ``pb`` the points, ``base``, ``terms``: this layer's erf mismatch fields
+    in ``mism`` (see :func:`_diagonals`)."""
     root = ra[F_RG] * rb[F_RG]
     q1, q2 = ra[F_Q], rb[F_Q]
     gap = 0.0
@@ -429,7 +470,9 @@ def _step(
         linear = es > 0.0 and xs + math.frexp(scaled)[1] < LINEAR_BELOW
     if not linear:
         d = min(max(_shift(scaled, xs), 0.0), 2.0)
-        d_phi, d_dphi = _deficits(kind, square_sum, jump, ra, rb, mism, pa, pb, layer, root, d)
+        d_phi, d_dphi = _deficits(
+            kind, square_sum, jump, ra, rb, mism, pa, pb, base, terms, root, d
+        )
         es_new = w2 * d_phi + gap
         if fs == 0 and ft == 0:
             total = es_new + dot_root * theta_e + theta_ab * w2 * d_dphi + mismatch
@@ -444,7 +487,7 @@ def _step(
     slope, rise = _slopes(kind, square_sum, jump, q1, q2, root)
     m0, m1 = 0.0, 0.0
     if q1 != q2:
-        m0, m1 = _deficits(kind, square_sum, jump, ra, rb, mism, pa, pb, layer, root, 0.0)
+        m0, m1 = _deficits(kind, square_sum, jump, ra, rb, mism, pa, pb, base, terms, root, 0.0)
     s_m, s_x = _add(w2 * m0 + gap, 0, w2 * slope * scaled, xs)
     if kind == KIND_ABRELU:  # power ½: keep the exponent even so its half is exact
         odd = xs & 1
@@ -549,6 +592,7 @@ def _run_group(
     w2: float,
     table: Array,
     mism: Array,
+    layout: Integers,
     point_a: int,
     points_b: Integers,
     bias: Array,
@@ -584,7 +628,6 @@ def _run_group(
     dependency chains. ``bounds[slot, kernel]`` accumulates (min, max) of the exponents.
     At ``tail_layer`` the remaining slots are written from the settled-tail tables."""
     lanes = columns.size
-    erf = kind == KIND_ERF
     for layer in range(1, depth + 1):
         slot = slots[layer]
         if slot >= 0:
@@ -620,7 +663,7 @@ def _run_group(
             )
             return
         ra = table[point_a, layer]
-        ml = layer if erf else 0
+        base, terms = layout[layer, 0], layout[layer, 1]
         beta, fs, ft = bias[layer], sigma_shift[layer], theta_shift[layer]
         shift_s, shift_t = rescale[layer + 1, 0], rescale[layer + 1, 1]
         for j in range(lanes):
@@ -635,7 +678,8 @@ def _run_group(
                 mism,
                 point_a,
                 points_b[j],
-                ml,
+                base,
+                terms,
                 beta,
                 fs,
                 ft,
@@ -666,6 +710,7 @@ def _run_pairs(
     w2: float,
     table: Array,
     mism: Array,
+    layout: Integers,
     row_point: Integers,
     column_point: Integers,
     bias: Array,
@@ -737,6 +782,7 @@ def _run_pairs(
                     w2,
                     table,
                     mism,
+                    layout,
                     row_point[a],
                     points_b,
                     bias,
@@ -864,7 +910,18 @@ def entry_states(
         angular = np.concatenate([a1, a2]).astype(np.float64)
         column_point = n1 + np.arange(n2)
     g0 = angular + b0
-    table, mism, bias, sigma_shift, theta_shift, rescale, diagonals, scales, shift = _diagonals(
+    (
+        table,
+        mism,
+        layout,
+        bias,
+        sigma_shift,
+        theta_shift,
+        rescale,
+        diagonals,
+        scales,
+        shift,
+    ) = _diagonals(
         kind,
         square_sum,
         kind == KIND_ABRELU,  # positively homogeneous: Σ's diagonal may be rescaled
@@ -925,6 +982,7 @@ def entry_states(
             network.sigma_w2,
             table,
             mism,
+            layout,
             row_point,
             column_point,
             bias,

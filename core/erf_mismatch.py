@@ -11,10 +11,13 @@ Expanding G'' about each end (x_hi = x̄ + k, x_lo = x̄ − k), G''(x_e + u) = 
     X = k² Σ_i (p_i^lo + (−1)ⁱ p_i^hi) kⁱ,      p_i = g_i / (2(i + 2)),
 
 a sum of per-point coefficients: per pair only k (one log1p, as in closed_forms) and a
-polynomial remain, against a 1–5 node Gauss rule on G'' there. TERMS = 8 terms are used
-while k ≤ RATIO·min(|x_hi|, 1) (G is singular at x = 0, and the e^{2mx} terms of its
-series grow like (2m)ⁱ): 9e-16 relative against mpmath for q in [1e-4, 1e5]
-(tests/core/test_erf_mismatch_series.py); beyond it, closed_forms' rule is used.
+polynomial remain, against a 1–5 node Gauss rule on G'' there. The series converges for
+k < min(|x_hi|, 1) (G is singular at x = 0, and the e^{2mx} terms of its series grow like
+(2m)ⁱ); its truncation error after n terms is about (2k/min(|x_hi|, 1))ⁿ. RULES lists the
+term counts and the largest ratio k/min(|x_hi|, 1) each is used for: at most 1.3e-15
+relative against mpmath for q in [1e-4, 1e5] (tests/core/test_erf_mismatch_series.py).
+:mod:`core.entry_loop` picks per layer the fewest terms that cover every pair of that
+layer's variances (up to MAX_TERMS); a pair beyond its rule's ratio uses closed_forms' rule.
 
 The coefficients g_i: for ρ < ½ from ln(arcsin y / y) = Σ_m l_m y^{2m} (all l_m > 0), so
 G''(x + u) = Σ_m l_m (2m)² ρ^{2m} e^{2mu} is a sum of positive terms; for ρ ≥ ½ by power
@@ -31,12 +34,25 @@ import numpy as np
 
 from core.activations.base import Array
 
-#: Taylor terms of G'' kept per point
-TERMS = 8
-#: the series is used while k ≤ RATIO·min(|x_hi|, 1)
-RATIO = 0.01
-#: per-point fields: p_0 … p_{TERMS−1}, √A, the limit RATIO·min(|x|, 1) on k
-(M_SQRT_A, M_LIMIT, MISMATCH_FIELDS) = (TERMS, TERMS + 1, TERMS + 2)
+#: (Taylor terms of G'' kept, largest k/min(|x_hi|, 1) they are used for), by ratio
+RULES = np.array(
+    [
+        (4, 5e-5),
+        (6, 1.5e-3),
+        (8, 0.01),
+        (10, 0.02),
+        (12, 0.05),
+        (16, 0.1),
+        (20, 0.15),
+        (24, 0.2),
+        (32, 0.3),
+        (40, 0.4),
+    ]
+)
+#: the most terms of any rule
+MAX_TERMS = 40
+#: per-point fields (one layer): √A, the limit ratio·min(|x|, 1) on k, then p_0 … p_{n−1}
+(M_SQRT_A, M_LIMIT, M_COEF) = (0, 1, 2)
 #: rows of point_fields' scratch space
 WORK_ROWS = 6
 #: terms of the series of ln(arcsin y / y) in z = y² (used for z < ¼)
@@ -56,30 +72,31 @@ def _log_arcsin_ratio_series() -> Array:
 
 
 _L_SERIES = _log_arcsin_ratio_series()
-_INVERSE_FACTORIALS = np.array([1.0 / math.factorial(i) for i in range(TERMS + 2)])
+_INVERSE_FACTORIALS = np.array([1.0 / math.factorial(i) for i in range(MAX_TERMS + 2)])
 
 
 @numba.njit(cache=True)
-def _curvature_series_small(rho: float, out: Array) -> None:
-    """out[i] = g_i (Taylor coefficients of G'' at ln ρ) from the l_m series, ρ < ½."""
+def _curvature_series_small(rho: float, terms: int, out: Array) -> None:
+    """out[i] = g_i (Taylor coefficients of G'' at ln ρ, i < ``terms``) from the l_m
+    series, ρ < ½."""
     z = rho * rho
-    out[:TERMS] = 0.0
+    out[:terms] = 0.0
     power = 1.0
     for m in range(1, _Z_TERMS + 1):
         power *= z
         term = _L_SERIES[m] * power
         two_m = 2.0 * m
         weight = term * two_m * two_m
-        for i in range(TERMS):
+        for i in range(terms):
             out[i] += weight * _INVERSE_FACTORIALS[i]
             weight *= two_m
 
 
 @numba.njit(cache=True)
-def _curvature_series_large(rho: float, gap: float, out: Array, work: Array) -> None:
-    """out[i] = g_i by series arithmetic in u (ρ ≥ ½); gap = 1 − ρ; ``work`` [WORK_ROWS,
-    TERMS + 2]."""
-    size = TERMS + 2
+def _curvature_series_large(rho: float, gap: float, terms: int, out: Array, work: Array) -> None:
+    """out[i] = g_i (i < ``terms``) by series arithmetic in u (ρ ≥ ½); gap = 1 − ρ;
+    ``work`` [WORK_ROWS, ≥ terms + 2]."""
+    size = terms + 2
     y, c, r, slope, a, h = work[0], work[1], work[2], work[3], work[4], work[5]
     for j in range(size):
         y[j] = rho * _INVERSE_FACTORIALS[j]
@@ -104,34 +121,47 @@ def _curvature_series_large(rho: float, gap: float, out: Array, work: Array) -> 
         for k in range(1, n + 1):
             acc -= a[k] * h[n - k]
         h[n] = acc / a[0]
-    for i in range(TERMS):  # g_i = (i + 2)(i + 1) G_{i+2}, G_j = h_{j−1}/j
+    for i in range(terms):  # g_i = (i + 2)(i + 1) G_{i+2}, G_j = h_{j−1}/j
         out[i] = (i + 1) * h[i + 1]
 
 
 @numba.njit(cache=True)
-def point_fields(q: float, out: Array, work: Array) -> None:
-    """The per-point fields (module doc) of variance q > 0 into ``out`` [MISMATCH_FIELDS];
-    ``work``: scratch space [WORK_ROWS, TERMS + 2]."""
+def rule_for(ratio: float) -> int:
+    """The row of RULES with the fewest terms whose ratio covers ``ratio`` (the last if
+    none does)."""
+    row = 0
+    while row < RULES.shape[0] - 1 and ratio > RULES[row, 1]:
+        row += 1
+    return row
+
+
+@numba.njit(cache=True)
+def point_fields(q: float, row: int, out: Array, work: Array) -> None:
+    """The per-point fields (module doc) of variance q > 0 for RULES[row] into ``out``
+    [M_COEF + terms]; ``work``: scratch space [WORK_ROWS, MAX_TERMS + 2]."""
+    terms = int(RULES[row, 0])
     p = 1.0 + 2.0 * q
     rho = 2.0 * q / p
     gap = 1.0 / p
+    coef = out[M_COEF : M_COEF + terms]
     if rho < _Z_BELOW:
-        _curvature_series_small(rho, out)
+        _curvature_series_small(rho, terms, coef)
     else:
-        _curvature_series_large(rho, gap, out, work)
-    for i in range(TERMS):
-        out[i] /= 2.0 * (i + 2)
+        _curvature_series_large(rho, gap, terms, coef, work)
+    for i in range(terms):
+        coef[i] /= 2.0 * (i + 2)
     out[M_SQRT_A] = math.sqrt(math.atan2(rho, math.sqrt(gap * (1.0 + rho))))
-    out[M_LIMIT] = RATIO * min(-math.log(rho), 1.0)
+    out[M_LIMIT] = RULES[row, 1] * min(-math.log(rho), 1.0)
 
 
 @numba.njit(inline="always")  # compiled into its callers (no cache entry of its own)
-def series_mismatch(lo: Array, hi: Array, k: float) -> float:
-    """√(A1A2) − arcsin s from the two points' fields (``lo``: the smaller q) and
-    k = ½|ln(ρ1/ρ2)| ≤ hi[M_LIMIT]."""
+def series_mismatch(fields: Array, lo: int, hi: int, base: int, terms: int, k: float) -> float:
+    """√(A1A2) − arcsin s from the two points' fields fields[lo, base:], fields[hi, base:]
+    (``lo``: the smaller q; ``terms`` coefficients each) and k = ½|ln(ρ1/ρ2)| ≤ the limit
+    fields[hi, base + M_LIMIT]."""
     acc = 0.0
-    for i in range(TERMS - 1, -1, -1):
-        term = lo[i] + hi[i] if i % 2 == 0 else lo[i] - hi[i]
-        acc = acc * k + term
+    for i in range(base + M_COEF + terms - 2, base + M_COEF - 1, -2):  # terms is even
+        odd = fields[lo, i + 1] - fields[hi, i + 1]
+        acc = (acc * k + odd) * k + (fields[lo, i] + fields[hi, i])
     x = acc * k * k
-    return -lo[M_SQRT_A] * hi[M_SQRT_A] * math.expm1(-x)
+    return -fields[lo, base + M_SQRT_A] * fields[hi, base + M_SQRT_A] * math.expm1(-x)

@@ -109,7 +109,7 @@ def _tail_layers(
     diagonal = np.zeros((wanted, 2))
     diagonal_x = np.zeros(wanted, np.int64)
     growth = 1.0
-    no_fields = np.zeros((1, 1, 1))
+    no_fields = np.zeros((1, 1))
     for p in range(count):
         row = rows[start]
         root = row[F_RG] * row[F_RG]
@@ -140,7 +140,7 @@ def _tail_layers(
             if not linear:
                 d = min(max(_shift(scaled, xs), 0.0), 2.0)
                 # equal variances: no mismatch fields are read
-                d_phi, d_dphi = _erf_deficits(row, row, no_fields, 0, 0, 0, d)
+                d_phi, d_dphi = _erf_deficits(row, row, no_fields, 0, 0, 0, 0, d)
                 s_m, s_x = w2 * d_phi, 0
                 dphi_m, dphi_x = w2 * d_dphi, 0
             else:
