@@ -24,6 +24,16 @@ activation's large-variance rule is used (:mod:`core.activations.large_variance`
 and sigmoid), and beyond ``MAX_TERMS`` a :class:`NumericalError` is raised rather than a
 less accurate number returned (softplus and silu, q ≳ 100).
 
+A layer of the general recursion asks for the rows of hundreds of distinct variances (one
+per point). Where a panel of q_max/q_min ≤ 16 holds at least 48 of them, their rows are
+interpolated instead: each α_k is analytic in log q (tanh(√q z) has no pole for real z
+while |arg q| < π), so its Chebyshev interpolant in log q at 9, 17 or 33 Lobatto nodes
+(rows there computed as above, all to one width) converges geometrically; it is used once
+the last three Chebyshev coefficients of every term are below 1e-15 of the largest √T at
+the nodes, which leaves it within the rules' own rounding (~1e-15 of √T) of the rows
+computed one by one (else the rows are computed one by one). Each row's series length is
+that of the nearest node at or above its q. Moments (V, W) are computed one by one.
+
 Per entry the sum stops once |c|^k times the coefficients' remaining norms is below 2^-53
 of the partial sum (few terms unless |c| is near 1). Deficits need no cancellation: with
 T = Σ_{k<K} α_k² (the truncated V),
@@ -48,6 +58,7 @@ from typing import Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.fft import dct
 from threadpoolctl import ThreadpoolController
 
 from core.activations import mehler
@@ -72,10 +83,21 @@ CHUNK = 256
 RESOLVABLE = 6.0
 #: fraction of the terms computed that the series may use (the rest must be in the tail)
 USABLE = 0.75
+#: rows of at least this many distinct variances within one panel are interpolated
+INTERPOLATE_FROM = 48
+#: widest panel of interpolated variances, q_max/q_min
+PANEL_RATIO = 16.0
+#: Chebyshev degrees tried in log q (nested Chebyshev–Lobatto nodes)
+DEGREES = (8, 16, 32)
+#: the interpolant is accepted where its last three Chebyshev coefficients are below
+#: this share of the largest row norm √T at the nodes
+CHEBYSHEV_TAIL = 1e-15
 
 Function = Callable[[Array], Array]
 Indices = NDArray[np.integer[Any]]
 Mask = NDArray[np.bool_]
+#: rows at the given variances (each at least the given width long) and an integer each
+Sample = Callable[[Array, int], tuple[list[Array], Indices]]
 
 #: the coefficient products are small GEMMs; BLAS's own threads (contending with numba's
 #: and other processes') made them ~5x slower than one thread on a 2-core machine
@@ -240,6 +262,111 @@ def _fill(
         terms *= 2
 
 
+def coefficient_rows(
+    f: Function, q: Array, what: str = "φ", least: float = 0.0
+) -> tuple[list[Array], Indices]:
+    """As :func:`hermite_coefficients` for distinct q, the rows of many variances
+    interpolated in log q (:func:`interpolated_rows`)."""
+
+    def sample(values: Array, width: int) -> tuple[list[Array], Indices]:
+        return hermite_coefficients(f, values, what, max(least, width))
+
+    return interpolated_rows(q, sample)
+
+
+def interpolated_rows(q: Array, sample: Sample) -> tuple[list[Array], Indices]:
+    """``sample``'s rows and counts at the distinct q, where a panel of q_max/q_min ≤
+    PANEL_RATIO holds at least INTERPOLATE_FROM of them from their Chebyshev interpolant in
+    log q (:func:`_interpolant`), else from ``sample`` itself. ``sample(v, width)``: rows
+    at least ``width`` long and an integer per row (interpolated rows take the one of the
+    nearest node at or above their q)."""
+    rows: list[Array] = [np.zeros(0)] * q.size
+    counts = np.zeros(q.size, dtype=np.int64)
+    order = np.argsort(q)
+    positive = order[q[order] > 0.0]
+    direct = [order[~(q[order] > 0.0)]]
+    if positive.size >= INTERPOLATE_FROM:
+        logs = np.log(q[positive])
+        panels = max(1, math.ceil((logs[-1] - logs[0]) / math.log(PANEL_RATIO)))
+        edges = np.linspace(logs[0], logs[-1], panels + 1)[1:-1]
+        for part in np.split(positive, np.searchsorted(logs, edges)):
+            found = _interpolant(q[part], sample) if part.size >= INTERPOLATE_FROM else None
+            if found is None:
+                direct.append(part)
+                continue
+            rows_found, counts[part] = found
+            for i, row in zip(part, rows_found, strict=True):
+                rows[i] = row
+    else:
+        direct.append(positive)
+    rest = np.concatenate(direct)
+    if rest.size:
+        computed, counts[rest] = sample(q[rest], 0)
+        for i, row in zip(rest, computed, strict=True):
+            rows[i] = row
+    return rows, counts
+
+
+def _interpolant(q: Array, sample: Sample) -> tuple[Array, Indices] | None:
+    """Rows at the sorted distinct q > 0 from their Chebyshev interpolant in log q over
+    [q_0, q_-1], at degrees DEGREES in turn until the last three Chebyshev coefficients
+    of every column are below CHEBYSHEV_TAIL of the largest row norm at the nodes (None
+    if none is). All nodes share one width, so the rows are polynomials in log q column
+    by column."""
+    lo, hi = math.log(q[0]), math.log(q[-1])
+    middle, half = 0.5 * (hi + lo), 0.5 * (hi - lo)
+    table = np.zeros((1, 0))
+    counts = np.zeros(1, dtype=np.int64)
+    for degree in DEGREES:
+        x = np.cos(np.pi * np.arange(degree + 1) / degree)  # descending from 1
+        nodes = np.exp(middle + half * x)
+        nodes[0], nodes[-1] = q[-1], q[0]
+        # nested nodes: the previous degree's are the even ones (the first pass has none)
+        fresh = np.arange(1, degree + 1, 2) if table.shape[1] else np.arange(degree + 1)
+        computed, fresh_counts = sample(nodes[fresh], table.shape[1])
+        width = max(table.shape[1], *(row.size for row in computed))
+        rows: list[Array] = [np.zeros(0)] * (degree + 1)
+        node_counts = np.zeros(degree + 1, dtype=np.int64)
+        if table.shape[1]:
+            rows[::2] = list(table)
+            node_counts[::2] = counts
+        for node, row in zip(fresh, computed, strict=True):
+            rows[node] = row
+        node_counts[fresh] = fresh_counts
+        short = [j for j, row in enumerate(rows) if row.size < width]
+        if short:
+            redone, node_counts[short] = sample(nodes[short], width)
+            for j, row in zip(short, redone, strict=True):
+                rows[j] = row
+        table = np.stack([row[:width] for row in rows])
+        counts = node_counts
+        scale = math.sqrt(float(np.max(np.einsum("jk,jk->j", table, table))))
+        chebyshev = dct(table, type=1, axis=0)[-3:] / degree
+        chebyshev[-1] /= 2.0
+        if np.max(np.abs(chebyshev)) <= CHEBYSHEV_TAIL * scale:
+            above = np.searchsorted(-nodes, -q, side="right") - 1
+            return _barycentric(x, table, (np.log(q) - middle) / half), counts[above]
+    return None
+
+
+def _barycentric(x: Array, values: Array, at: Array) -> Array:
+    """The polynomial through (x_j, values[j]) at the Chebyshev–Lobatto nodes x, evaluated
+    at ``at`` in [−1, 1] by the barycentric formula (rows [at, term])."""
+    weights = np.ones(x.size)
+    weights[::2] = -1.0
+    weights[0] *= 0.5
+    weights[-1] *= 0.5
+    gap = at[:, None] - x[None, :]
+    hit = gap == 0.0
+    gap[hit] = 1.0
+    lagrange = weights / gap
+    lagrange /= np.sum(lagrange, axis=1, keepdims=True)
+    on_node = np.flatnonzero(np.any(hit, axis=1))
+    lagrange[on_node] = hit[on_node]
+    with _BLAS.limit(limits=1, user_api="blas"):
+        return lagrange @ values
+
+
 @dataclass(frozen=True, eq=False)
 class Numerical(Activation):
     """φ given by φ, φ' and φ'' (vectorised numpy callables); expectations by quadrature."""
@@ -284,7 +411,7 @@ class Numerical(Activation):
         fresh: dict[float, int] = {}  # series lengths of the rows computed now
 
         def compute(missing: Array) -> list[Array]:
-            rows, lengths = hermite_coefficients(f, missing, what, per_q * max(missing))
+            rows, lengths = coefficient_rows(f, missing, what, per_q * max(missing))
             fresh.update(zip(missing.tolist(), lengths.tolist(), strict=True))
             return rows
 
