@@ -41,6 +41,7 @@ from core.erf_mismatch import (
     MAX_TERMS,
     RULES,
     WORK_ROWS,
+    half_log_ratio,
     point_fields,
     rule_for,
     series_mismatch,
@@ -65,6 +66,12 @@ TAIL_FUNCTIONS = 3
 #: the settled tail is used from this many pairs and layers after the snap on
 TAIL_MIN_PAIRS = 4096
 TAIL_MIN_LAYERS = 8
+#: slope_x[slot, 0, 0] of a slot whose scales are plain floats (see _fast_tail_slots)
+FAST_SLOT = -(2**40)
+#: tail entries with δ and e at least this are formed in plain floats in such slots
+FAST_SMALLEST = 2.0**-200
+#: scales within 2^±FAST_EXPONENT are made plain floats
+FAST_EXPONENT = 200
 #: the entry loop is used while (n1 + n2)·depth stays below this (the packed table's size)
 MAX_POINT_LAYERS = 2**18
 #: side of the square blocks the pair loops run in
@@ -133,7 +140,7 @@ def _erf_deficits(
     one_minus_s2 = d0 * ra[F_IP] * rb[F_IP]
     value = erf_deficit_from(q1, q1, s, one_minus_s2, d)  # equal q: the angular part alone
     if q1 != q2 and s > 0.0:
-        k = 0.5 * abs(math.log1p((q1 - q2) / q2 / (1.0 + 2.0 * q1)))
+        k = half_log_ratio(q1, q2)
         lo, hi = (pb, pa) if q1 > q2 else (pa, pb)
         if k <= mism[hi, base + M_LIMIT]:
             mismatch = series_mismatch(mism, lo, hi, base, terms, k)
@@ -530,7 +537,8 @@ def _tail_entries(
     (a, columns[j]) from their state at ``start`` by the tables of core.settled_tail:
     F = N_F(δ)·exp(y_F(ln θ + θ)) (y_F = 0 below δ_lin), E_Σ = F_Σ and
     E_Θ = M + ΔA + ΔB·X + (B₀ − ΔB)·e (that module's doc). ``slope_m``, ``slope_x``
-    [slots, 2, TAIL_FUNCTIONS]: k_F and c_F."""
+    [slots, 2, TAIL_FUNCTIONS]: k_F and c_F (slots of :func:`_fast_tail_slots` in plain
+    floats: entries with δ and e ≥ FAST_SMALLEST are then formed without exponents)."""
     v_lo, width, delta_lin = grid[0], grid[1], grid[2]
     panels, degree = coef.shape[2], coef.shape[3]
     ra = table[point_a, start]
@@ -552,6 +560,8 @@ def _tail_entries(
         root_x = ra[F_RTH] * rb[F_RTH]
         diff = ra[F_RTH] - rb[F_RTH]
         xa, xb = ra[F_RTH] * ra[F_RTH], rb[F_RTH] * rb[F_RTH]
+        e_theta = _shift(et[j], xt[j])
+        fast_entry = dx == 0 and dv >= FAST_SMALLEST and (xt[j] == 0 or e_theta >= FAST_SMALLEST)
         for i in range(tail_slots.size):
             for f in range(TAIL_FUNCTIONS):
                 y[f] = 0.0
@@ -561,6 +571,19 @@ def _tail_entries(
                     for k in range(degree - 1, 0, -1):
                         b1, b2 = x2 * b1 - b2 + row[k], b1
                     y[f] = 0.5 * x2 * b1 - b2 + row[0]
+            a0, b0m, b0x = diagonal[i, 0], diagonal[i, 1], diagonal_x[i]
+            if fast_entry and b0x == 0 and slope_x[i, 0, 0] == FAST_SLOT:
+                # every scale of this slot in plain floats (see _fast_tail_slots)
+                for f in range(TAIL_FUNCTIONS):
+                    kd = slope_m[i, 0, f] * dv
+                    f_m[f] = kd / (1.0 + kd / slope_m[i, 1, f]) * math.exp(y[f])
+                den = math.sqrt((a0 + b0m * xa) * (a0 + b0m * xb)) + a0 + b0m * root_x
+                t_m = a0 * b0m * diff * diff / den + f_m[1] + f_m[2] * root_x
+                t_m += (b0m - f_m[2]) * e_theta
+                slot = tail_slots[i]
+                _write(out_m, out_x, bounds, slot, 0, a, columns[j], f_m[0], 0, mirror)
+                _write(out_m, out_x, bounds, slot, 1, a, columns[j], max(t_m, 0.0), 0, mirror)
+                continue
             for f in range(TAIL_FUNCTIONS):  # F = N·e^y, N = kδ/(1 + kδ/c)
                 if dm > 0.0:
                     k_m, c_m = slope_m[i, 0, f], slope_m[i, 1, f]
@@ -572,7 +595,6 @@ def _tail_entries(
             s_m, s_x = _add(f_m[0], int(f_x[0]), 0.0, 0)
             da_m, da_x = f_m[1], int(f_x[1])
             db_m, db_x = f_m[2], int(f_x[2])
-            a0, b0m, b0x = diagonal[i, 0], diagonal[i, 1], diagonal_x[i]
             b0 = _shift(b0m, b0x)
             den = math.sqrt((a0 + b0 * xa) * (a0 + b0 * xb)) + a0 + b0 * root_x
             t_m, t_x = _add(a0 * b0m * diff * diff / den, b0x, da_m, da_x)
@@ -877,6 +899,26 @@ def _tail_tables(
     )
 
 
+def _fast_tail_slots(
+    slope_m: Array, slope_x: Integers, diagonal: Array, diagonal_x: Integers
+) -> tuple[Array, Integers, Array, Integers]:
+    """The tail's scales with every slot whose k_F, c_F and B₀ are within 2^±FAST_EXPONENT
+    turned into plain floats (exponent 0, slope_x[slot, 0, 0] = FAST_SLOT as the mark):
+    its entries (δ, e ≥ FAST_SMALLEST) then stay far inside float64's range, results
+    ≥ 2^-401."""
+    slope_m, slope_x = slope_m.copy(), slope_x.copy()
+    diagonal, diagonal_x = diagonal.copy(), diagonal_x.copy()
+    for i in range(slope_m.shape[0]):
+        exponents = np.append(slope_x[i].ravel(), diagonal_x[i])
+        if np.all(np.abs(exponents) <= FAST_EXPONENT) and np.all(slope_m[i] > 0.0):
+            slope_m[i] = np.ldexp(slope_m[i], slope_x[i])
+            slope_x[i] = 0
+            slope_x[i, 0, 0] = FAST_SLOT
+            diagonal[i, 1] = math.ldexp(diagonal[i, 1], int(diagonal_x[i]))
+            diagonal_x[i] = 0
+    return slope_m, slope_x, diagonal, diagonal_x
+
+
 def entry_states(
     network: Network,
     a1: Array,
@@ -957,16 +999,13 @@ def entry_states(
     else:
         if notes is not None:
             notes.append(f"layers past {tail.layer} from tables of the settled map")
-        tail_args = (
-            tail.layer,
-            slots[tail.depths],
-            tail.coef,
+        tail_scales = _fast_tail_slots(
             np.stack([tail.slope_m, tail.cap_m], axis=1),
             np.stack([tail.slope_x, tail.cap_x], axis=1),
             tail.diagonal,
             tail.diagonal_x,
-            tail.grid,
         )
+        tail_args = (tail.layer, slots[tail.depths], tail.coef, *tail_scales, tail.grid)
     out_m = np.empty((len(depths), 2, n1, n2))
     out_x = np.empty((len(depths), 2, n1, n2), np.int32)
     blocks = tiles(n1, n2, same)

@@ -22,6 +22,7 @@ from core.erf_mismatch import (
     MAX_TERMS,
     RULES,
     WORK_ROWS,
+    half_log_ratio,
     point_fields,
     rule_for,
     series_mismatch,
@@ -62,3 +63,15 @@ def test_series_mismatch_against_mpmath(row):
         want = reference(lo, hi)
         got = series_mismatch(both, 0, 1, 0, terms, k)
         assert abs((mp.mpf(got) - want) / want) <= 2e-15, (hi, fraction, swap)
+
+
+@pytest.mark.parametrize("q", [1e-4, 0.3, 0.7, 1.6, 1e3])
+def test_half_log_ratio_against_mpmath(q):
+    """k = ½|ln(ρ1/ρ2)| by artanh (its series below 2⁻¹⁰) to 4e-16 relative, either order."""
+    for gap in [1e-15, 1e-12, 1e-9, 1e-6, 1e-4, 9e-4, 1.1e-3, 1e-2, 0.3, 3.0]:
+        q2 = q * (1.0 + gap)
+        with mp.workdps(60):
+            a, b = mp.mpf(q), mp.mpf(q2)
+            want = abs(mp.log((a * (1 + 2 * b)) / (b * (1 + 2 * a)))) / 2
+        for got in (half_log_ratio(q, q2), half_log_ratio(q2, q)):
+            assert abs((mp.mpf(got) - want) / want) <= 4e-16, (q, gap)

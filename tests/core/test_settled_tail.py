@@ -105,3 +105,24 @@ def test_tail_kernels_against_mpmath(monkeypatch):
             want = float(mp.sqrt(exact[a][a] * exact[b][b]) - exact[a][b])
             assert deficit[a, b] == pytest.approx(want, rel=1e-12), (a, b)
             assert math.isfinite(want) and want > 0.0
+
+
+@pytest.mark.parametrize(("w2", "b2", "depths"), [(1.5, 0.1, [50, 100]), (3.0, 0.1, [40, 300])])
+def test_plain_float_slots_match_the_exponent_path(monkeypatch, w2, b2, depths):
+    """The tail's slots whose scales fit in 2^±FAST_EXPONENT are formed in plain floats
+    (entry_loop._fast_tail_slots): against the same tables with every slot on the
+    exponent path, deficits to 4e-16 relative (measured: bitwise equal, the scalings being
+    powers of two), zeros identical."""
+    x = points(2)
+    network = Network(get_activation("erf"), w2, b2, depths[-1])
+    marked = spy(monkeypatch, entry_loop, "_fast_tail_slots")
+    fast = kernel_states(network, x, depths=depths)
+    assert len(marked) == 1 and np.any(marked[0][1][:, 0, 0] == entry_loop.FAST_SLOT)
+    monkeypatch.setattr(entry_loop, "_fast_tail_slots", lambda *scales: scales)
+    slow = kernel_states(network, x, depths=depths)
+    for ours, reference in zip(fast, slow, strict=True):
+        for name in ("nngp", "ntk"):
+            e_got = true_deficit(getattr(ours, name))
+            e_want = true_deficit(getattr(reference, name))
+            assert np.array_equal(e_got == 0.0, e_want == 0.0)
+            assert np.all(np.abs(e_got - e_want) <= 4e-16 * e_want), name
