@@ -552,7 +552,12 @@ class Numerical(Activation):
         q1, q2 = as_array(q1), as_array(q2)
         shape = np.broadcast_shapes(q1.shape, q2.shape, c.shape, d.shape)
         unique, inverse = np.unique(np.concatenate([q1.ravel(), q2.ravel()]), return_inverse=True)
-        terms = mehler.Terms.of(self._coefficients(what, f, unique))
+        coefficients = self._coefficients(what, f, unique)
+        if unique.size == 1 and want_deficit and d.size >= mehler.ONE_ROW_FROM:
+            deficit = mehler.one_row_deficits(coefficients[0], np.broadcast_to(d, shape))
+            if deficit is not None:
+                return np.zeros(shape), deficit
+        terms = mehler.Terms.of(coefficients)
         rows1 = inverse[: q1.size].reshape(q1.shape)
         rows2 = inverse[q1.size :].reshape(q2.shape)
         if _outer(rows1, rows2, c, d, shape):
