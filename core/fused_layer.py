@@ -4,7 +4,9 @@ Given the activation's deficits D = σ_w²(√(V_aV_b) − E[φφ]) and Ḋ = σ
 E[φ'φ']) (each one fused ufunc pass), :func:`core.kernels.next_layer` in the non-linear
 regime needs E_Σ' = D + bias mismatch and E_Θ' = E_Σ' + √(Σ̇_aaΣ̇_bb) E_Θ + Θ_ab Ḋ + NTK
 mismatch, each part at its own power-of-two exponent. In numpy that is ~40 passes with
-temporaries over n1·n2 arrays; here it is one (the reason for numba).
+temporaries over n1·n2 arrays; here it is one (the reason for numba). Square roots of
+products of two points' diagonals are taken as products of their square roots (computed
+once per point; equal to within an ulp).
 """
 
 from __future__ import annotations
@@ -50,33 +52,52 @@ def fused_deficits(
     f_theta = math.ldexp(1.0, theta_shift)
     f_theta_e = math.ldexp(1.0, theta_shift + theta_t) if theta_shift + theta_t > -1100 else 0.0
     f_e = math.ldexp(1.0, theta_t) if theta_t > -1100 else 0.0
+    # square roots per point (the entries take products of them)
+    side1 = _roots(v1, bias, theta_g1, dot1, p1, r1)
+    side2 = _roots(v2, bias, theta_g2, dot2, p2, r2)
     for a in numba.prange(n1):
+        sv1, svb1, st1, sd1, sp1, sr1, spr1 = side1[:, a]
         for b in range(n2):
+            sv2, svb2, st2, sd2, sp2, sr2, spr2 = (
+                side2[0, b],
+                side2[1, b],
+                side2[2, b],
+                side2[3, b],
+                side2[4, b],
+                side2[5, b],
+                side2[6, b],
+            )
             gap = 0.0
             if bias > 0.0:
-                diff = math.sqrt(v1[a]) - math.sqrt(v2[b])
-                gap = (
-                    bias
-                    * diff
-                    * diff
-                    / (math.sqrt((v1[a] + bias) * (v2[b] + bias)) + math.sqrt(v1[a] * v2[b]) + bias)
-                )
+                diff = sv1 - sv2
+                gap = bias * diff * diff / (svb1 * svb2 + sv1 * sv2 + bias)
             es = d_phi[a, b] + gap
             e_sigma[a, b] = es
-            theta_ab = math.sqrt(theta_g1[a]) * math.sqrt(theta_g2[b]) - theta_e[a, b] * f_e
+            theta_ab = st1 * st2 - theta_e[a, b] * f_e
             total = (
                 es * f_sigma
-                + math.sqrt(dot1[a] * dot2[b]) * theta_e[a, b] * f_theta_e
+                + (sd1 * sd2) * theta_e[a, b] * f_theta_e
                 + theta_ab * d_dphi[a, b] * f_theta
             )
             if mismatch:
-                cross = math.sqrt(p1[a] * r2[b]) - math.sqrt(p2[b] * r1[a])
-                den = (
-                    math.sqrt((p1[a] + r1[a]) * (p2[b] + r2[b]))
-                    + math.sqrt(p1[a] * p2[b])
-                    + math.sqrt(r1[a] * r2[b])
-                )
+                cross = sp1 * sr2 - sp2 * sr1
+                den = spr1 * spr2 + sp1 * sp2 + sr1 * sr2
                 if den > 0.0:
                     total += cross * cross / den
             e_theta[a, b] = max(total, 0.0)
     return e_sigma, e_theta
+
+
+@numba.njit(cache=True)
+def _roots(v: Array, bias: float, theta_g: Array, dot: Array, p: Array, r: Array) -> Array:
+    """Rows √V, √(V + bias), √Θ_aa, √Σ̇_aa, √p, √r, √(p + r) per point, [7, point]."""
+    out = np.empty((7, v.size))
+    for i in range(v.size):
+        out[0, i] = math.sqrt(v[i])
+        out[1, i] = math.sqrt(v[i] + bias)
+        out[2, i] = math.sqrt(theta_g[i])
+        out[3, i] = math.sqrt(dot[i])
+        out[4, i] = math.sqrt(p[i])
+        out[5, i] = math.sqrt(r[i])
+        out[6, i] = math.sqrt(p[i] + r[i])
+    return out
