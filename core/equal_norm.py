@@ -16,8 +16,18 @@ is piecewise Chebyshev (PANELS panels of degree DEGREE, doubled until two extra 
 points per panel agree with the recursion to CHECK_TOL in y, i.e. relative in E). Pairs
 with 0 < θ₀ < θ_min (near-duplicates) are added to the grid and computed exactly; θ₀ = 0
 (equal inputs) has E = 0 exactly. Pairs with |cos θ₀| ≤ COSINE_REACH (most of them for
-inputs in many dimensions) are evaluated from E itself as piecewise Chebyshev series in
-cos θ₀, fitted to those tables (no arcsine, logarithm or exponential per pair).
+inputs in many dimensions) are evaluated from E itself as piecewise polynomials in cos θ₀
+(Chebyshev series fitted to those tables and checked, evaluated by Horner's rule in
+cos θ₀ minus the panel's centre: no arcsine, logarithm or exponential per pair; for the
+kernels themselves √(K_aa K_bb) − 10^s·E is folded into the coefficients).
+
+Only the panels the inputs reach are built: a first pass over the Gram matrix finds the
+range of cos θ₀ (and the exact δ of the pairs with cos θ₀ > NEAR_COSINE), and the grid
+holds the nodes of the panels covering those angles and the cosine panels' nodes (for
+inputs in 64 dimensions 4 of the 32 panels: 72 angles instead of 576); those panels are
+the panels of the full tables. The evaluation then reads cos θ₀ from the Gram matrix pair
+by pair (no n1 × n2 array of deficits), and δ = 1 − cos θ₀ exactly
+(:func:`core.kernels.pair_deficit`) only outside the cosine tables.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from core import entry_loop
 from core.activations.base import Array
 from core.deficits import DeviationPart, LayerState, Track
 from core.entry_loop import TILE, Integers
+from core.kernels import NEAR_DUPLICATE, pair_deficit
 from core.network import Network
 
 #: smallest tabulated input angle; below it pairs are computed exactly
@@ -51,6 +62,11 @@ COSINE_REACH = 0.8
 COSINE_PANELS = 64
 COSINE_DEGREE = 10
 COSINE_CHECK_TOL = 1e-12
+#: pairs with cos θ₀ above this get their exact deficit before the grid is built (the
+#: near-duplicates below DELTA_MIN are computed on it)
+NEAR_COSINE = 1.0 - 1e-4
+#: margin in v of the range of panels built
+PANEL_MARGIN = 1e-6
 #: equal first-layer variances within this relative tolerance select this path
 EQUAL_NORM_RTOL = 1e-12
 #: below this many entries the per-entry recursion is cheaper than the table
@@ -146,19 +162,72 @@ def _angle(delta: float) -> float:
     return math.pi - 2.0 * math.asin(math.sqrt(0.5 * max(2.0 - delta, 0.0)))
 
 
+@numba.njit(inline="always")
+def _cosine(gram: Array, r1: Array, r2: Array, a: int, b: int) -> float:
+    """cos θ₀ of pair (a, b) to a few ulps (``r1``, ``r2``: reciprocal norms)."""
+    return gram[a, b] * r1[a] * r2[b]
+
+
+@numba.njit(parallel=True, cache=True)
+def _cosine_range(gram: Array, r1: Array, r2: Array, same: bool, tiles: Integers) -> Array:
+    """[tiles, 2]: per block of the pair loop, the least and the largest :func:`_cosine`
+    (with ``same``: over a < b); (2, −2) for a block without pairs."""
+    n1, n2 = gram.shape
+    out = np.empty((tiles.shape[0], 2))
+    for k in numba.prange(tiles.shape[0]):
+        row, column = tiles[k, 0], tiles[k, 1]
+        lo, hi = 2.0, -2.0
+        for a in range(row, min(row + TILE, n1)):
+            for b in range(max(a + 1, column) if same else column, min(column + TILE, n2)):
+                c = _cosine(gram, r1, r2, a, b)
+                lo = min(lo, c)
+                hi = max(hi, c)
+        out[k, 0], out[k, 1] = lo, hi
+    return out
+
+
 @numba.njit(cache=True)
-def _tiny_deficits(delta: Array, low: float) -> Array:
-    """The distinct δ with 0 < δ < ``low``, sorted."""
+def _near_pairs(
+    x1: Array,
+    x2: Array,
+    gram: Array,
+    norms1: Array,
+    norms2: Array,
+    r1: Array,
+    r2: Array,
+    same: bool,
+    tiles: Integers,
+    above: float,
+    low: float,
+) -> tuple[float, Array]:
+    """Over the pairs of ``tiles`` with :func:`_cosine` > ``above``, the exact input deficits
+    δ (:func:`core.kernels.pair_deficit`): the least δ ≥ ``low`` (inf if none) and the
+    distinct δ with 0 < δ < ``low``, sorted."""
+    n1, n2 = gram.shape
+    least = np.inf
     found = [0.0]
-    for value in delta.ravel():
-        if 0.0 < value < low:
-            found.append(value)
-    return np.unique(np.array(found[1:]))
+    for k in range(tiles.shape[0]):
+        row, column = tiles[k, 0], tiles[k, 1]
+        for a in range(row, min(row + TILE, n1)):
+            for b in range(max(a + 1, column) if same else column, min(column + TILE, n2)):
+                if _cosine(gram, r1, r2, a, b) > above:
+                    d = pair_deficit(x1, x2, gram, norms1, norms2, same, a, b, NEAR_DUPLICATE)
+                    if 0.0 < d < low:
+                        found.append(d)
+                    elif d >= low:
+                        least = min(least, d)
+    return least, np.unique(np.array(found[1:]))
 
 
 @numba.njit(parallel=True, cache=True)
 def _evaluate(
-    delta: Array,
+    x1: Array,
+    x2: Array,
+    gram: Array,
+    norms1: Array,
+    norms2: Array,
+    r1: Array,
+    r2: Array,
     tiles: Integers,
     same: bool,
     coef: Array,
@@ -171,47 +240,58 @@ def _evaluate(
     factors: Array,
     dense: bool,
     cosine_coef: Array,
+    centres: Array,
+    first_panel: int,
 ) -> Array:
-    """[depths, 2, n1, n2]: E(θ₀) = exp(y(ln θ₀ + θ₀) + 2 ln θ₀) for every table in ``coef``
-    [depths, 2, panels, DEGREE] (0 at δ = 0, the exact ``tiny_values`` for 0 < δ < ``low``);
-    with ``dense`` the kernel roots − factors·E instead. ``tiles``: blocks of the pair loop
-    (:func:`core.entry_loop.tiles`); ``same``: only a ≤ b, mirrored. ``cosine_coef``
-    [depths, 2, COSINE_PANELS, COSINE_DEGREE] (or empty): E as Chebyshev series in cos θ₀ on
-    [−COSINE_REACH, COSINE_REACH], used there."""
-    n1, n2 = delta.shape
+    """[depths, 2, n1, n2]: the deficits E of every pair (or with ``dense`` the kernels
+    roots − factors·E), both kernels in one pass over the Gram matrix ``gram`` (norms
+    ``norms1``, ``norms2``, reciprocals ``r1``, ``r2``). ``tiles``: blocks of the pair loop
+    (:func:`core.entry_loop.tiles`); ``same``: only a ≤ b, mirrored.
+
+    Pairs with |cos θ₀| ≤ COSINE_REACH read ``cosine_coef`` [depths, 2, panels',
+    COSINE_DEGREE] (if not empty): E (with ``dense`` the kernels) as a polynomial in
+    cos θ₀ − ``centres``[panel'] on the panels ``first_panel`` + panel' of COSINE_PANELS
+    across [−COSINE_REACH, COSINE_REACH]. The others take δ = 1 − cos θ₀ exactly
+    (:func:`core.kernels.pair_deficit`): E = 0 at δ = 0, the exact ``tiny_values`` for
+    0 < δ < ``low``, else exp(y(ln θ₀ + θ₀) + 2 ln θ₀) from ``coef`` [depths, 2, panels,
+    DEGREE] (Chebyshev panels of ``width`` from ``v_lo``)."""
+    n1, n2 = gram.shape
     depths, _, panels, degree = coef.shape
     fast = cosine_coef.shape[0] == depths
-    cosine_width = 2.0 * COSINE_REACH / COSINE_PANELS
+    count = cosine_coef.shape[2]
+    inverse_width = COSINE_PANELS / (2.0 * COSINE_REACH)
     out = np.empty((depths, 2, n1, n2))
     for k in numba.prange(tiles.shape[0]):
         row, column = tiles[k, 0], tiles[k, 1]
         for a in range(row, min(row + TILE, n1)):
+            ra = r1[a]
             for b in range(max(a, column) if same else column, min(column + TILE, n2)):
-                d = delta[a, b]
-                c = 1.0 - d
+                c = gram[a, b] * ra * r2[b]  # as _cosine
                 if fast and abs(c) <= COSINE_REACH:
-                    panel = min(int((c + COSINE_REACH) / cosine_width), COSINE_PANELS - 1)
-                    x2 = 2.0 * (
-                        2.0 * (c + COSINE_REACH - panel * cosine_width) / cosine_width - 1.0
-                    )
-                    for layer in range(depths):
-                        table = cosine_coef[layer]
-                        b1 = b2 = c1 = c2 = 0.0
-                        for j in range(cosine_coef.shape[3] - 1, 0, -1):
-                            b1, b2 = x2 * b1 - b2 + table[0, panel, j], b1
-                            c1, c2 = x2 * c1 - c2 + table[1, panel, j], c1
-                        e0 = 0.5 * x2 * b1 - b2 + table[0, panel, 0]
-                        e1 = 0.5 * x2 * c1 - c2 + table[1, panel, 0]
-                        _store(out, layer, a, b, e0, e1, same, dense, roots, factors)
+                    panel = int((c + COSINE_REACH) * inverse_width) - first_panel
+                    panel = min(max(panel, 0), count - 1)
+                    s = c - centres[panel]
+                    for layer in range(depths):  # Horner; COSINE_DEGREE is a compile-time constant
+                        e0 = cosine_coef[layer, 0, panel, COSINE_DEGREE - 1]
+                        e1 = cosine_coef[layer, 1, panel, COSINE_DEGREE - 1]
+                        for j in range(COSINE_DEGREE - 2, -1, -1):
+                            e0 = e0 * s + cosine_coef[layer, 0, panel, j]
+                            e1 = e1 * s + cosine_coef[layer, 1, panel, j]
+                        out[layer, 0, a, b] = e0
+                        out[layer, 1, a, b] = e1
+                        if same:
+                            out[layer, 0, b, a] = e0
+                            out[layer, 1, b, a] = e1
                     continue
+                d = pair_deficit(x1, x2, gram, norms1, norms2, same, a, b, NEAR_DUPLICATE)
                 theta = _angle(d)
                 u = math.log(theta) if theta > 0.0 else 0.0
                 index = -1
                 if 0.0 < d < low:
-                    index = np.searchsorted(tiny, d)
+                    index = int(np.searchsorted(tiny, d))
                 v = u + theta
                 panel = min(max(int((v - v_lo) / width), 0), panels - 1)
-                x2 = 2.0 * (2.0 * (v - v_lo - panel * width) / width - 1.0)
+                x2v = 2.0 * (2.0 * (v - v_lo - panel * width) / width - 1.0)
                 for layer in range(depths):
                     if theta == 0.0:
                         e0 = e1 = 0.0
@@ -219,13 +299,12 @@ def _evaluate(
                         e0 = tiny_values[layer, 0, index]
                         e1 = tiny_values[layer, 1, index]
                     else:  # Clenshaw (as _clenshaw), both kernels in one loop
-                        table = coef[layer]
                         b1 = b2 = c1 = c2 = 0.0
                         for j in range(degree - 1, 0, -1):
-                            b1, b2 = x2 * b1 - b2 + table[0, panel, j], b1
-                            c1, c2 = x2 * c1 - c2 + table[1, panel, j], c1
-                        e0 = math.exp(0.5 * x2 * b1 - b2 + table[0, panel, 0] + 2.0 * u)
-                        e1 = math.exp(0.5 * x2 * c1 - c2 + table[1, panel, 0] + 2.0 * u)
+                            b1, b2 = x2v * b1 - b2 + coef[layer, 0, panel, j], b1
+                            c1, c2 = x2v * c1 - c2 + coef[layer, 1, panel, j], c1
+                        e0 = math.exp(0.5 * x2v * b1 - b2 + coef[layer, 0, panel, 0] + 2.0 * u)
+                        e1 = math.exp(0.5 * x2v * c1 - c2 + coef[layer, 1, panel, 0] + 2.0 * u)
                     _store(out, layer, a, b, e0, e1, same, dense, roots, factors)
     return out
 
@@ -255,6 +334,64 @@ def _store(
         out[layer, 1, b, a] = e1
 
 
+def _cosine_panel(c: float) -> int:
+    """The panel of COSINE_PANELS that :func:`_evaluate` reads at cos θ₀ = c (|c| ≤ REACH)."""
+    inverse_width = COSINE_PANELS / (2.0 * COSINE_REACH)
+    return min(int((c + COSINE_REACH) * inverse_width), COSINE_PANELS - 1)
+
+
+def _reach(
+    x1: Array,
+    x2: Array,
+    gram: Array,
+    norms: tuple[Array, Array, Array, Array],
+    same: bool,
+    tiles: Integers,
+) -> tuple[float, float, tuple[int, int] | None, Array]:
+    """What the inputs need of the tables: (θ_lo, θ_hi) covering every pair's input angle
+    outside the cosine tables (and the cosine tables' own nodes), the range of cosine
+    panels the pairs read (None if no pair has |cos θ₀| ≤ COSINE_REACH), and the sorted
+    distinct deficits 0 < δ < DELTA_MIN (computed exactly, on the grid)."""
+    norms1, norms2, r1, r2 = norms
+    ranges = _cosine_range(gram, r1, r2, same, tiles)
+    lo, hi = float(np.min(ranges[:, 0])), float(np.max(ranges[:, 1]))
+    if lo > hi:  # no pair off the diagonal: only E = 0
+        return math.pi / 2, math.pi / 2, None, np.zeros(0)
+    theta_lo = math.acos(min(hi, 1.0))
+    near = np.ascontiguousarray(tiles[ranges[:, 1] > NEAR_COSINE])
+    # called without near pairs too (returning at once), so that every equal-norm request
+    # compiles it (the service's warm-up)
+    least, tiny = _near_pairs(
+        x1, x2, gram, norms1, norms2, r1, r2, same, near, NEAR_COSINE, DELTA_MIN
+    )
+    if near.shape[0]:
+        # the other pairs have cos θ₀ ≤ NEAR_COSINE; δ = 0 and δ < DELTA_MIN need no table
+        theta_lo = math.acos(NEAR_COSINE)
+        if least < np.inf:
+            theta_lo = min(theta_lo, 2.0 * math.asin(math.sqrt(0.5 * least)))
+    theta_hi = math.acos(max(lo, -1.0))
+    cosine = None
+    if lo <= COSINE_REACH and hi >= -COSINE_REACH:
+        first = _cosine_panel(max(lo, -COSINE_REACH))
+        last = _cosine_panel(min(hi, COSINE_REACH))
+        cosine = (first, last)
+        panel_width = 2.0 * COSINE_REACH / COSINE_PANELS
+        theta_lo = min(theta_lo, math.acos(-COSINE_REACH + panel_width * (last + 1)))
+        theta_hi = max(theta_hi, math.acos(-COSINE_REACH + panel_width * first))
+    return theta_lo, theta_hi, cosine, tiny
+
+
+def _panel_range(theta_lo: float, theta_hi: float, panels: int) -> tuple[int, int]:
+    """The first and last of ``panels`` Chebyshev panels in v = ln θ + θ covering
+    [θ_lo, θ_hi] (with a margin)."""
+    _, _, v_lo, width = _chebyshev_nodes(panels)
+    lo = max(theta_lo, THETA_MIN)
+    hi = min(max(theta_hi, lo), math.pi)
+    first = int((math.log(lo) + lo - PANEL_MARGIN - v_lo) / width)
+    last = int((math.log(hi) + hi + PANEL_MARGIN - v_lo) / width)
+    return min(max(first, 0), panels - 1), min(max(last, 0), panels - 1)
+
+
 def equal_norm_evaluation(
     network: Network,
     x1: Array,
@@ -270,11 +407,17 @@ def equal_norm_evaluation(
     deficits (the states' ``deficit`` arrays are views of it), or with ``dense`` the kernels
     K/10^s (the states' deficits are then empty). If no table converges: the per-entry
     states and ``values`` None.
-    """
-    from core.kernels import _per_entry_states, input_cosine_deficits, run_layers
 
-    delta = input_cosine_deficits(x1, x2, same)
-    tiny_delta = _tiny_deficits(delta, DELTA_MIN)
+    Only the panels of the tables that the inputs' angles reach are built (a first pass
+    over the Gram matrix finds the range of cos θ₀); the table values there are those
+    of the full tables.
+    """
+    from core.kernels import _per_entry_states, input_gram, run_layers
+
+    gram, norms1, norms2 = input_gram(x1, x2, same)
+    norms = (norms1, norms2, 1.0 / norms1, 1.0 / norms2)
+    blocks = entry_loop.tiles(x1.shape[0], x2.shape[0], same)
+    theta_lo, theta_hi, cosine_panels, tiny_delta = _reach(x1, x2, gram, norms, same, blocks)
     tiny = 2.0 * np.arcsin(np.sqrt(0.5 * tiny_delta))
     d = x1.shape[1]
     sq = float(np.mean(np.einsum("ij,ij->i", x1, x1)))
@@ -282,8 +425,15 @@ def equal_norm_evaluation(
     q = a + network.first_sigma_b2
     compiled = entry_loop.supported(network, 2, depths[-1])
     for panels in PANELS:
+        first, last = _panel_range(theta_lo, theta_hi, panels)
         nodes, checks, v_lo, width = _chebyshev_nodes(panels)
-        grid_theta = np.concatenate([*_grid_angles(panels), tiny])
+        node_theta, check_theta = _grid_angles(panels)
+        used = slice(first, last + 1)
+        nodes = nodes.reshape(panels, DEGREE)[used].ravel()
+        checks = checks.reshape(panels, 2)[used].ravel()
+        node_theta = node_theta.reshape(panels, DEGREE)[used].ravel()
+        check_theta = check_theta.reshape(panels, 2)[used].ravel()
+        grid_theta = np.concatenate([node_theta, check_theta, tiny])
         grid_delta = 2.0 * np.sin(0.5 * grid_theta) ** 2
         if compiled:
             grid_states = entry_loop.entry_states(
@@ -294,7 +444,8 @@ def equal_norm_evaluation(
             sigma.normalise(diagonal=False)
             theta_track = Track(sigma.g1.copy(), sigma.g2.copy(), sigma.e.copy(), 0, sigma.t)
             grid_states = run_layers(network, sigma, theta_track, depths, progress)
-        fitted = _tables(grid_states, nodes, checks, v_lo, width)
+        v_first = v_lo + first * width
+        fitted = _tables(grid_states, node_theta, check_theta, checks, v_first, width)
         if fitted is not None:
             break
         if progress is not None:
@@ -309,13 +460,33 @@ def equal_norm_evaluation(
     tiny_values = np.array([[p.deficit[0, start:] for p in row] for row in parts])
     roots = np.array([[math.sqrt(p.g1[0]) * math.sqrt(p.g1[0]) for p in row] for row in parts])
     factors = np.array([[10.0**p.log10_deficit_scale for p in row] for row in parts])
-    cosine_coef = _cosine_tables(coef, v_lo, width)
+    cosine_note = f"no pair in |cos θ| ≤ {COSINE_REACH:g}"
+    if cosine_panels is None:
+        cosine_coef, centres = _no_cosine_tables(len(depths)), np.zeros(1)
+        cosine_first = 0
+    else:
+        cosine_first, cosine_last = cosine_panels
+        cosine_coef, centres = _cosine_tables(coef, v_first, width, cosine_first, cosine_last)
+        if dense and cosine_coef.shape[0]:  # the kernels roots − factors·E, as polynomials
+            cosine_coef *= -factors[:, :, None, None]
+            cosine_coef[:, :, :, 0] += roots[:, :, None]
+    if cosine_coef.shape[0]:
+        cosine_note = (
+            f"|cos θ| ≤ {COSINE_REACH:g} by polynomials in cos θ ({cosine_coef.shape[2]} of "
+            f"{COSINE_PANELS} panels × {COSINE_DEGREE} terms, checked to "
+            f"{COSINE_CHECK_TOL:g})"
+        )
+    elif cosine_panels is not None:
+        cosine_note = f"|cos θ| ≤ {COSINE_REACH:g} from the tables in ln θ + θ (fit failed)"
     values = _evaluate(
-        delta,
-        entry_loop.tiles(x1.shape[0], x2.shape[0], same),
+        x1,
+        x2,
+        gram,
+        *norms,
+        blocks,
         same,
         coef,
-        v_lo,
+        v_first,
         width,
         DELTA_MIN,
         tiny_delta,
@@ -324,6 +495,8 @@ def equal_norm_evaluation(
         factors,
         dense,
         cosine_coef,
+        centres,
+        cosine_first,
     )
     states = []
     for layer, (grid_state, row) in enumerate(zip(grid_states, parts, strict=True)):
@@ -341,7 +514,8 @@ def equal_norm_evaluation(
     method = (
         f"equal-norm composed dual: exact recursion on {grid_theta.size} input angles "
         f"({network.activation.quadrature}), piecewise Chebyshev in ln θ + θ "
-        f"({panels}×{DEGREE}, checked to {CHECK_TOL:g} relative)"
+        f"({last - first + 1} of {panels} panels × {DEGREE}, those the inputs' angles reach, "
+        f"checked to {CHECK_TOL:g} relative); {cosine_note}"
     )
     return states, values, method
 
@@ -360,22 +534,29 @@ def equal_norm_states(
 
 
 def _tables(
-    grid_states: list[LayerState], nodes: Array, checks: Array, v_lo: float, width: float
+    grid_states: list[LayerState],
+    node_theta: Array,
+    check_theta: Array,
+    checks: Array,
+    v_lo: float,
+    width: float,
 ) -> list[dict[str, Array]] | None:
-    """Per depth and kernel, Chebyshev tables of y = ln E − 2 ln θ₀; None if a check fails."""
-    node_theta, check_theta = _grid_angles(nodes.size // DEGREE)
+    """Per depth and kernel, Chebyshev tables of y = ln E − 2 ln θ₀ on consecutive panels
+    from ``v_lo`` (nodes at ``node_theta``, checked at ``check_theta``, v = ``checks``);
+    None if a check fails."""
     log_nodes = np.log(node_theta)
     log_checks = np.log(check_theta)
+    size = node_theta.size
     out = []
     for state in grid_states:
         tables = {}
         for name in ("nngp", "ntk"):
             e = getattr(state, name).deficit[0]
-            node_e, check_e = e[: nodes.size], e[nodes.size : nodes.size + checks.size]
+            node_e, check_e = e[:size], e[size : size + check_theta.size]
             if np.any(node_e <= 0.0) or np.any(check_e <= 0.0):
                 return None
-            coef = _fit(np.log(node_e) - 2.0 * log_nodes, nodes.size // DEGREE)
-            predicted = np.array([_clenshaw(coef, v, v_lo, width) for v in checks])
+            coef = _fit(np.log(node_e) - 2.0 * log_nodes, size // DEGREE)
+            predicted = _clenshaw_at(coef, checks, v_lo, width)
             if np.max(np.abs(predicted - (np.log(check_e) - 2.0 * log_checks))) > CHECK_TOL:
                 return None
             tables[name] = coef
@@ -383,14 +564,36 @@ def _tables(
     return out
 
 
-def _cosine_tables(coef: Array, v_lo: float, width: float) -> Array:
-    """[depths, 2, COSINE_PANELS, COSINE_DEGREE]: E on [−COSINE_REACH, COSINE_REACH] as piecewise
-    Chebyshev series in c = cos θ₀, fitted to the tables ``coef`` (in v = ln θ₀ + θ₀) at
-    first-kind nodes and checked at two points per panel; empty if a check fails."""
+@functools.cache
+def _monomial_basis(panel_width: float) -> Array:
+    """[k, j]: the coefficient of s^j in T_k(2s/w), w = ``panel_width``, k < COSINE_DEGREE."""
+    basis = np.zeros((COSINE_DEGREE, COSINE_DEGREE))
+    for order in range(COSINE_DEGREE):
+        unit = np.zeros(order + 1)
+        unit[order] = 1.0
+        basis[order, : order + 1] = np.polynomial.chebyshev.cheb2poly(unit)
+    return basis * (2.0 / panel_width) ** np.arange(COSINE_DEGREE)
+
+
+def _no_cosine_tables(depths: int) -> Array:
+    return np.zeros((0, 2, 1, COSINE_DEGREE))
+
+
+def _cosine_tables(
+    coef: Array, v_lo: float, width: float, first: int, last: int
+) -> tuple[Array, Array]:
+    """E as polynomials in c = cos θ₀ on the panels ``first`` … ``last`` of COSINE_PANELS
+    across [−COSINE_REACH, COSINE_REACH]: ([depths, 2, panels', COSINE_DEGREE] monomial
+    coefficients in c − centre, [panels'] centres). Fitted as Chebyshev series to the tables
+    ``coef`` (in v = ln θ₀ + θ₀, panels from ``v_lo``) at first-kind nodes, converted, and
+    the polynomials checked against those tables at two points per panel; empty if a check
+    fails."""
+    panels = last - first + 1
     panel_width = 2.0 * COSINE_REACH / COSINE_PANELS
     k = np.arange(COSINE_DEGREE)
     x = np.cos(np.pi * (k + 0.5) / COSINE_DEGREE)[::-1]
-    left = -COSINE_REACH + panel_width * np.arange(COSINE_PANELS)
+    left = -COSINE_REACH + panel_width * np.arange(first, last + 1, dtype=np.float64)
+    centres = left + 0.5 * panel_width
     nodes = (left[:, None] + 0.5 * panel_width * (x[None, :] + 1.0)).ravel()
     half = COSINE_DEGREE // 2
     between = np.array([0.5 * (x[0] + x[1]), 0.5 * (x[half - 1] + x[half])])
@@ -398,12 +601,17 @@ def _cosine_tables(coef: Array, v_lo: float, width: float) -> Array:
     points = np.concatenate([nodes, checks])
     theta = np.arccos(points)
     v = np.log(theta) + theta
-    out = np.empty((coef.shape[0], 2, COSINE_PANELS, COSINE_DEGREE))
+    basis = _monomial_basis(panel_width)
+    offsets = (checks.reshape(panels, 2) - centres[:, None]).T  # [2, panels]
+    out = np.empty((coef.shape[0], 2, panels, COSINE_DEGREE))
     for layer in range(coef.shape[0]):
         for kernel in range(2):
             e = np.exp(_clenshaw_at(coef[layer, kernel], v, v_lo, width)) * theta * theta
-            out[layer, kernel] = _fit(e[: nodes.size], COSINE_PANELS, COSINE_DEGREE)
-            predicted = _clenshaw_at(out[layer, kernel], checks, -COSINE_REACH, panel_width)
-            if np.max(np.abs(predicted / e[nodes.size :] - 1.0)) > COSINE_CHECK_TOL:
-                return np.zeros((0, 2, COSINE_PANELS, COSINE_DEGREE))
-    return out
+            table = _fit(e[: nodes.size], panels, COSINE_DEGREE) @ basis
+            predicted = np.zeros((2, panels))
+            for j in range(COSINE_DEGREE - 1, -1, -1):
+                predicted = predicted * offsets + table[:, j]
+            if np.max(np.abs(predicted.T.ravel() / e[nodes.size :] - 1.0)) > COSINE_CHECK_TOL:
+                return _no_cosine_tables(coef.shape[0]), centres
+            out[layer, kernel] = table
+    return out, centres

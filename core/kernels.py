@@ -243,16 +243,52 @@ def _check_inputs(
 # --- first layer --------------------------------------------------------------------
 
 
+def input_gram(x1: Array, x2: Array, same: bool) -> tuple[Array, Array, Array]:
+    """(x1·x2ᵀ, ‖x1_a‖, ‖x2_b‖): what the input cosines are computed from."""
+    n1 = np.sqrt(np.einsum("ij,ij->i", x1, x1))
+    n2 = n1 if same else np.sqrt(np.einsum("ij,ij->i", x2, x2))
+    return x1 @ x2.T, n1, n2
+
+
 def input_cosine_deficits(x1: Array, x2: Array, same: bool) -> Array:
     """1 − cos(x1_a, x2_b) ∈ [0, 2]; near-duplicates from ‖x̂ − x̂'‖²/2 (exact 0 for equal rows).
 
     A zero row has no direction: its deficit is set to 0 (it does not enter Σ¹ then).
     With ``same`` the result is exactly symmetric (½(δ_ab + δ_ba)) with a zero diagonal.
     """
-    n1 = np.sqrt(np.einsum("ij,ij->i", x1, x1))
-    n2 = n1 if same else np.sqrt(np.einsum("ij,ij->i", x2, x2))
+    gram, n1, n2 = input_gram(x1, x2, same)
     blocks = entry_loop.tiles(x1.shape[0], x2.shape[0], same)
-    return _cosine_deficits(x1, x2, x1 @ x2.T, n1, n2, same, blocks, NEAR_DUPLICATE)
+    return _cosine_deficits(x1, x2, gram, n1, n2, same, blocks, NEAR_DUPLICATE)
+
+
+@numba.njit(inline="always")
+def pair_deficit(
+    x1: Array,
+    x2: Array,
+    gram: Array,
+    n1: Array,
+    n2: Array,
+    same: bool,
+    a: int,
+    b: int,
+    near: float,
+) -> float:
+    """Entry (a, b) of :func:`input_cosine_deficits` (``gram``, ``n1``, ``n2``: from
+    :func:`input_gram`)."""
+    norms = n1[a] * n2[b]
+    if norms <= 0.0 or (same and a == b):
+        return 0.0
+    value = (norms - gram[a, b]) / norms
+    if same:
+        value = 0.5 * (value + (norms - gram[b, a]) / norms)
+    value = min(max(value, 0.0), 2.0)
+    if value < near:
+        total = 0.0
+        for i in range(x1.shape[1]):
+            diff = x1[a, i] / n1[a] - x2[b, i] / n2[b]
+            total += diff * diff
+        value = 0.5 * total
+    return value
 
 
 @numba.njit(parallel=True, cache=True)
@@ -273,20 +309,7 @@ def _cosine_deficits(
         row, column = tiles[k, 0], tiles[k, 1]
         for a in range(row, min(row + entry_loop.TILE, rows)):
             for b in range(max(a, column) if same else column, min(column + entry_loop.TILE, cols)):
-                norms = n1[a] * n2[b]
-                if norms <= 0.0 or (same and a == b):
-                    delta[a, b] = 0.0
-                    continue
-                value = (norms - gram[a, b]) / norms
-                if same:
-                    value = 0.5 * (value + (norms - gram[b, a]) / norms)
-                value = min(max(value, 0.0), 2.0)
-                if value < near:
-                    total = 0.0
-                    for i in range(x1.shape[1]):
-                        diff = x1[a, i] / n1[a] - x2[b, i] / n2[b]
-                        total += diff * diff
-                    value = 0.5 * total
+                value = pair_deficit(x1, x2, gram, n1, n2, same, a, b, near)
                 delta[a, b] = value
                 if same:
                     delta[b, a] = value
