@@ -225,6 +225,19 @@ def _diagonal_shift(values: Array) -> int:
     return 0
 
 
+@numba.njit(parallel=True, cache=True)
+def _fill_mismatch_fields(table: Array, rows: Integers, layout: Integers, mism: Array) -> None:
+    """mism[i, base:base + M_COEF + terms] = point i's fields at each layer with a rule
+    (``rows[layer]`` ≥ 0; (base, terms) = layout[layer]), in parallel over the points."""
+    for i in numba.prange(table.shape[0]):
+        work = np.empty((WORK_ROWS, MAX_TERMS + 2))
+        for layer in range(rows.size):
+            q = table[i, layer, F_Q]
+            if rows[layer] >= 0 and q > 0.0:
+                base, terms = layout[layer, 0], layout[layer, 1]
+                point_fields(q, rows[layer], mism[i, base : base + M_COEF + terms], work)
+
+
 @numba.njit(cache=True)
 def _mismatch_fields(table: Array, depth: int) -> tuple[Array, Integers]:
     """erf's per-point mismatch fields of :func:`_diagonals` (mism, layout)."""
@@ -246,16 +259,7 @@ def _mismatch_fields(table: Array, depth: int) -> tuple[Array, Integers]:
         layout[layer, 1] = int(RULES[rows[layer], 0])
         width += M_COEF + layout[layer, 1]
     mism = np.zeros((points, max(width, 1)))
-    work = np.empty((WORK_ROWS, MAX_TERMS + 2))
-    for layer in range(1, depth):
-        if rows[layer] < 0:
-            continue
-        base, terms = layout[layer, 0], layout[layer, 1]
-        for i in range(points):
-            if table[i, layer, F_Q] > 0.0:
-                point_fields(
-                    table[i, layer, F_Q], rows[layer], mism[i, base : base + M_COEF + terms], work
-                )
+    _fill_mismatch_fields(table, rows, layout, mism)
     return mism, layout
 
 

@@ -10,8 +10,8 @@ Expanding G'' about each end (x_hi = x̄ + k, x_lo = x̄ − k), G''(x_e + u) = 
 
     X = k² Σ_i (p_i^lo + (−1)ⁱ p_i^hi) kⁱ,      p_i = g_i / (2(i + 2)),
 
-a sum of per-point coefficients: per pair only k (one log1p, as in closed_forms) and a
-polynomial remain, against a 1–5 node Gauss rule on G'' there. The series converges for
+a sum of per-point coefficients: per pair only k (:func:`half_log_ratio`, one division)
+and a polynomial remain, against a 1–5 node Gauss rule on G'' there. The series converges for
 k < min(|x_hi|, 1) (G is singular at x = 0, and the e^{2mx} terms of its series grow like
 (2m)ⁱ); its truncation error after n terms is about (2k/min(|x_hi|, 1))ⁿ. RULES lists the
 term counts and the largest ratio k/min(|x_hi|, 1) each is used for: at most 1.0e-15
