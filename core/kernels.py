@@ -36,6 +36,7 @@ Two paths (reported in ``KernelResult.method``):
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -243,11 +244,23 @@ def _check_inputs(
 # --- first layer --------------------------------------------------------------------
 
 
+@functools.cache
+def _blas() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def input_gram(x1: Array, x2: Array, same: bool) -> tuple[Array, Array, Array]:
-    """(x1·x2ᵀ, ‖x1_a‖, ‖x2_b‖): what the input cosines are computed from."""
+    """(x1·x2ᵀ, ‖x1_a‖, ‖x2_b‖): what the input cosines are computed from.
+
+    The product runs on one BLAS thread: BLAS's worker threads spin for a while after a
+    call, and would take a core from the numba threads of the passes that follow."""
     n1 = np.sqrt(np.einsum("ij,ij->i", x1, x1))
     n2 = n1 if same else np.sqrt(np.einsum("ij,ij->i", x2, x2))
-    return x1 @ x2.T, n1, n2
+    with _blas().limit(limits=1, user_api="blas"):
+        gram = x1 @ x2.T
+    return gram, n1, n2
 
 
 def input_cosine_deficits(x1: Array, x2: Array, same: bool) -> Array:
