@@ -85,9 +85,9 @@ LANES = 256
 class Terms:
     """The kept terms k = offset + stride·j of coefficient rows [row, k] (see module doc).
 
-    ``table`` [row, j] (zero-padded to a multiple of GROUP), ``suffix`` [row, j] =
-    √(Σ_{j' ≥ j} table²) with one more column (0), ``norms`` √T and ``share`` the part of
-    T outside k = 0, per row.
+    ``table`` [row, j] (zero-padded to a multiple of GROUP), ``suffix`` [row, g] =
+    √(Σ_{j ≥ g·GROUP} table²) at each group's first term, with one more column (0),
+    ``norms`` √T and ``share`` the part of T outside k = 0, per row.
     """
 
     table: Array
@@ -104,14 +104,16 @@ class Terms:
         width = -(-kept.shape[1] // GROUP) * GROUP
         table = np.zeros((coef.shape[0], width))
         table[:, : kept.shape[1]] = kept
-        tails = np.zeros((width + 1, coef.shape[0]))  # [j, row]: Σ_{j' ≥ j} table², in order
-        tails[width - 1 :: -1] = np.cumsum(np.square(table.T[::-1], order="C"), axis=0)
-        tails = np.ascontiguousarray(tails.T)
-        total = tails[:, 0]
+        # tails[:, i] = Σ_{j ≥ width − 1 − i} table², summed in order from the last term
+        tails = np.cumsum(np.square(table[:, ::-1]), axis=1)
+        groups = width // GROUP
+        suffix = np.zeros((coef.shape[0], groups + 1))
+        suffix[:, :groups] = np.sqrt(tails[:, width - 1 :: -GROUP])
+        total = tails[:, -1] if width else np.zeros(coef.shape[0])
         first = coef[:, 0] * coef[:, 0]
         safe = np.where(total > 0.0, total, 1.0)
         share = np.where(total > 0.0, np.clip((total - first) / safe, 0.0, 1.0), 1.0)
-        return cls(table, np.sqrt(tails), np.sqrt(total), share, offset, stride)
+        return cls(table, suffix, np.sqrt(total), share, offset, stride)
 
 
 def kept_terms(coef: Array) -> tuple[int, int]:
@@ -126,7 +128,8 @@ def kept_terms(coef: Array) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class _Side:
-    """Per point: table and suffix (side 1: [point, term]; side 2: [block, term, lane]),
+    """Per point: table and suffix (side 1: [point, term] and [point, group]; side 2:
+    [block, term, lane] and [block, group, lane]),
     ``points`` [3, point] = (√T, √(1 − share), √share), and the row of each point."""
 
     table: Array
@@ -509,11 +512,12 @@ def _plain_sums(
     for j in range(0, terms, GROUP):
         _plain_group(table1, a, table2, block, j, acc, power, factor, factor8)
         # a lane whose remainder is below STOP of its sum stops (power set to 0)
-        bound = suffix1[a, j + GROUP] / STOP
+        following = j // GROUP + 1
+        bound = suffix1[a, following] / STOP
         pending = 0
         for t in range(BLOCK):
             p = power[t]
-            going = abs(p) * (bound * suffix2[block, j + GROUP, t]) > abs(acc[t])
+            going = abs(p) * (bound * suffix2[block, following, t]) > abs(acc[t])
             power[t] = p if going else 0.0
             pending += going
         if pending == 0:
