@@ -32,7 +32,7 @@ while |arg q| < π), so its Chebyshev interpolant in log q at 9, 17 or 33 Lobatt
 the last three Chebyshev coefficients of every term are below 1e-15 of the largest √T at
 the nodes, which leaves it within the rules' own rounding (~1e-15 of √T) of the rows
 computed one by one (else the rows are computed one by one). Each row's series length is
-that of the nearest node at or above its q. Moments (V, W) are computed one by one.
+its own (as later calls find it in the memo). Moments (V, W) are computed one by one.
 
 Per entry the sum stops once |c|^k times the coefficients' remaining norms is below 2^-53
 of the partial sum (few terms unless |c| is near 1). Deficits need no cancellation: with
@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, cast
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.fft import dct
@@ -186,15 +187,32 @@ def expectation(f: Function, q: ArrayLike) -> Array:
     return out[inverse].reshape(q.shape)
 
 
-def series_lengths(coefficients: Array) -> tuple[Array, Array]:
+def series_lengths(coefficients: Array) -> tuple[Indices, Mask]:
     """Per row: smallest K with Σ_{k≥K} α_k² ≤ TAIL · Σ_k α_k², and whether K ≤ USABLE·width."""
     width = coefficients.shape[1]
-    tails = np.square(coefficients.T[::-1], order="C")
-    np.cumsum(tails, axis=0, out=tails)  # tails[r] = Σ_{k ≥ width−1−r} α_k², per row
-    # the converged tails are a prefix in r (they grow with r): count them
-    converged = np.count_nonzero(tails <= TAIL * tails[-1], axis=0)
-    lengths = np.maximum(width - converged, 1)
+    lengths = np.empty(coefficients.shape[0], dtype=np.int64)
+    _series_lengths(np.ascontiguousarray(coefficients), TAIL, lengths)
     return lengths, lengths <= USABLE * width
+
+
+@numba.njit(cache=True)
+def _series_lengths(coefficients: Array, tail: float, lengths: Indices) -> None:
+    """The tails Σ_{k ≥ K} α_k² summed in order from the last term (the total is the last
+    of them); the converged ones (≤ tail·total) are a prefix from the end: count them."""
+    rows, width = coefficients.shape
+    for i in range(rows):
+        total = 0.0
+        for k in range(width - 1, -1, -1):
+            total += coefficients[i, k] * coefficients[i, k]
+        limit = tail * total
+        partial = 0.0
+        converged = 0
+        for k in range(width - 1, -1, -1):
+            partial += coefficients[i, k] * coefficients[i, k]
+            if partial > limit:
+                break
+            converged += 1
+        lengths[i] = max(width - converged, 1)
 
 
 def hermite_coefficients(
@@ -275,11 +293,12 @@ def coefficient_rows(
 
 
 def interpolated_rows(q: Array, sample: Sample) -> tuple[list[Array], Indices]:
-    """``sample``'s rows and counts at the distinct q, where a panel of q_max/q_min ≤
+    """``sample``'s rows and lengths at the distinct q, where a panel of q_max/q_min ≤
     PANEL_RATIO holds at least INTERPOLATE_FROM of them from their Chebyshev interpolant in
     log q (:func:`_interpolant`), else from ``sample`` itself. ``sample(v, width)``: rows
-    at least ``width`` long and an integer per row (interpolated rows take the one of the
-    nearest node at or above their q)."""
+    at least ``width`` long and the length of each that is used (its series length);
+    interpolated rows are as wide as the nodes' rows, their series lengths their own (as a
+    later call finds them in the memo)."""
     rows: list[Array] = [np.zeros(0)] * q.size
     counts = np.zeros(q.size, dtype=np.int64)
     order = np.argsort(q)
@@ -341,11 +360,11 @@ def _interpolant(q: Array, sample: Sample) -> tuple[Array, Indices] | None:
         table = np.stack([row[:width] for row in rows])
         counts = node_counts
         scale = math.sqrt(float(np.max(np.einsum("jk,jk->j", table, table))))
-        chebyshev = dct(table, type=1, axis=0)[-3:] / degree
+        chebyshev = dct(table[:, : max(int(np.max(counts)), 1)], type=1, axis=0)[-3:] / degree
         chebyshev[-1] /= 2.0
         if np.max(np.abs(chebyshev)) <= CHEBYSHEV_TAIL * scale:
-            above = np.searchsorted(-nodes, -q, side="right") - 1
-            return _barycentric(x, table, (np.log(q) - middle) / half), counts[above]
+            found = _barycentric(x, table, (np.log(q) - middle) / half)
+            return found, series_lengths(found)[0]
     return None
 
 
