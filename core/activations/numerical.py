@@ -62,7 +62,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.fft import dct
 from threadpoolctl import ThreadpoolController
 
-from core.activations import mehler
+from core.activations import mehler, smooth
 from core.activations.base import Activation, Array, as_array, clipped_cosine_deficits
 from core.activations.large_variance import TanhLarge
 from core.errors import NumericalError
@@ -172,19 +172,29 @@ def _project(values: Array, index: int, terms: int) -> Array:
 
 def expectation(f: Function, q: ArrayLike) -> Array:
     """E[f(√q z)], z ~ N(0, 1), elementwise over q ≥ 0 (trapezoidal rule sized to q)."""
+    return expectations(lambda x: (f(x),), q)[0]
+
+
+def expectations(fs: Callable[[Array], tuple[Array, ...]], q: ArrayLike) -> list[Array]:
+    """E[f(√q z)] for each f of ``fs`` (which returns their samples), as :func:`expectation`."""
     q = as_array(q)
     unique, inverse = np.unique(q, return_inverse=True)
     roots = np.sqrt(np.maximum(unique, 0.0))
     index = _step_index(2 * np.pi / (25 * roots + 10))
-    out = np.empty(unique.size)
+    outs: list[Array] = []
     for m in np.unique(index):
         rows = np.flatnonzero(index == m)
         z, step = _nodes(int(m))
         weight = np.exp(-z * z / 2) * (step / np.sqrt(2 * np.pi))
         for start in range(0, rows.size, CHUNK):
             part = rows[start : start + CHUNK]
-            out[part] = f(roots[part, None] * z) @ weight
-    return out[inverse].reshape(q.shape)
+            for i, samples in enumerate(fs(roots[part, None] * z)):
+                if i == len(outs):
+                    outs.append(np.empty(unique.size))
+                outs[i][part] = samples @ weight
+    if not outs:
+        outs = [np.empty(0) for _ in fs(np.zeros((0, 1)))]
+    return [out[inverse].reshape(q.shape) for out in outs]
 
 
 def series_lengths(coefficients: Array) -> tuple[Indices, Mask]:
@@ -415,7 +425,19 @@ class Numerical(Activation):
             out[big] = self.large.moments(q[big])[("V", "W", "dV").index(kind)]
             return out
         unique, inverse = np.unique(q, return_inverse=True)
-        rows = self._memoised(kind, unique, lambda missing: list(expectation(f, missing)[:, None]))
+        both = smooth.SQUARES.get((self.phi, self.dphi)) if kind in ("V", "W") else None
+
+        def compute(missing: Array) -> list[Array]:
+            if both is None:
+                return list(expectation(f, missing)[:, None])
+            v, w = expectations(both, missing)  # V and W from one pass: keep the other too
+            self._remember(
+                "W" if kind == "V" else "V",
+                dict(zip(missing.tolist(), (w if kind == "V" else v)[:, None], strict=True)),
+            )
+            return list((v if kind == "V" else w)[:, None])
+
+        rows = self._memoised(kind, unique, compute)
         values = np.array([row[0] for row in rows]) if rows else np.zeros(0)
         return values[inverse].reshape(q.shape)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from scipy.special import expit
 
@@ -55,7 +57,24 @@ def _silu_2(x: Array) -> Array:
     return s * r * (2.0 + x * (r - s))
 
 
+def _tanh_squares(x: Array) -> tuple[Array, Array]:
+    t = np.tanh(x)
+    return t**2, (1.0 - t * t) ** 2
+
+
+def _sigmoid_squares(x: Array) -> tuple[Array, Array]:
+    s = expit(x)
+    return s**2, (s * expit(-x)) ** 2
+
+
 TANH = (np.tanh, _tanh_1, _tanh_2)
 SIGMOID = (expit, _sigmoid_1, _sigmoid_2)
 SOFTPLUS = (_softplus, expit, _sigmoid_1)
 SILU = (_silu, _silu_1, _silu_2)
+
+#: (φ, φ') → x ↦ (φ(x)², φ'(x)²) from one evaluation of φ, the same floating-point operations
+#: as squaring φ(x) and φ'(x) separately (V and W of a variance from one pass)
+SQUARES: dict[tuple[object, object], Callable[[Array], tuple[Array, Array]]] = {
+    (np.tanh, _tanh_1): _tanh_squares,
+    (expit, _sigmoid_1): _sigmoid_squares,
+}

@@ -45,3 +45,21 @@ def test_a_short_memoised_series_is_extended_for_a_longer_partner(
     assert mixed.shape == fresh.shape and mixed.shape[1] > short.shape[1]
     assert np.any(mixed[0, short.shape[1] :] != 0.0)
     np.testing.assert_allclose(mixed, fresh, rtol=0.0, atol=1e-16)
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_variances_from_one_pass_are_the_separate_ones(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """V and W of tanh and sigmoid come from one evaluation of φ per node (smooth.SQUARES):
+    bit for bit the expectations of φ² and φ'² taken separately, whichever is asked first."""
+    act = get_activation(name)
+    q = np.linspace(0.05, 9.0, 40)
+    v = numerical.expectation(lambda x: act.phi(x) ** 2, q)  # type: ignore[attr-defined]
+    w = numerical.expectation(lambda x: act.dphi(x) ** 2, q)  # type: ignore[attr-defined]
+    for first in ("variance", "derivative_variance"):
+        monkeypatch.setattr(numerical, "_MEMO", {})
+        getattr(act, first)(q)  # computes and memoises both
+        assert len(numerical._MEMO) == 2
+        np.testing.assert_array_equal(act.variance(q), v)
+        np.testing.assert_array_equal(act.derivative_variance(q), w)
