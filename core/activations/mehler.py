@@ -28,7 +28,8 @@ Per block:
   is ≥ 1/100 of √(T_aT_b), else ½ Σ_k (α_k(a) − α_k(b))² − ½(√T_a − √T_b)² (0 when a and
   b have the same variance).
 
-A call computes either the sums or the deficits (the other is returned as 0).
+A call computes either the sums or the deficits (the other is returned as 0); deficits
+read δ only (c = 1 − δ is formed per entry).
 
 One variance. Where every point has the same variance (deep layers, once the diagonals
 have settled) the deficit of an entry is a function of its δ alone, D(δ) = Σ_k α_k²(1 −
@@ -413,8 +414,8 @@ def _segment(
         full = 0
         for t in range(first, last):
             entry, b = uint64(shift + t), uint64(base + t)
-            ct = c[entry]
             dt = d[entry]
+            ct = 1.0 - dt if want_deficit else c[entry]  # c = 1 − δ: not read
             bound = 1.0 - root1 * points2[1, b] - abs(ct) * (share1 * points2[2, b])
             is_plain = (not want_deficit) | (bound * FULL_BELOW >= 1.0)
             zero = (dt == 0.0) & (row1 == rows2[b])

@@ -510,13 +510,13 @@ class Numerical(Activation):
 
     def correlation_deficit(self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike) -> Array:
         d = np.clip(as_array(delta), 0.0, 2.0)
-        return self._pairs(False, q1, q2, 1.0 - d, d, True)[1]
+        return self._pairs(False, q1, q2, d, d, True)[1]  # c = 1 − δ, formed in the sums
 
     def derivative_correlation_deficit(
         self, q1: ArrayLike, q2: ArrayLike, delta: ArrayLike
     ) -> Array:
         d = np.clip(as_array(delta), 0.0, 2.0)
-        return self._pairs(True, q1, q2, 1.0 - d, d, True)[1]
+        return self._pairs(True, q1, q2, d, d, True)[1]  # c = 1 − δ, formed in the sums
 
     def small_deficit_slopes(self, q1: ArrayLike, q2: ArrayLike) -> tuple[Array, Array, float]:
         """a = Σ k α_k α'_k and b = Σ k β_k β'_k (from 1 − c^k ≈ k δ); above the large-q
@@ -548,7 +548,8 @@ class Numerical(Activation):
         want_deficit: bool,
     ) -> tuple[Array, Array]:
         """(E[f(u)f(v)], its deficit) for f = φ or φ': Mehler below the large-variance
-        threshold, the large-variance rule above it. With ``want_deficit``, c = 1 − d."""
+        threshold, the large-variance rule above it. With ``want_deficit`` c is not read
+        (c = 1 − d is formed where it is needed)."""
         f, what = (self.dphi, "φ'") if derivative else (self.phi, "φ")
         q1, q2 = as_array(q1), as_array(q2)
         shape = np.broadcast_shapes(q1.shape, q2.shape, c.shape, d.shape)

@@ -131,3 +131,16 @@ def test_tanh_deficits_against_mpmath(q1: float, q2: float, delta: float) -> Non
     got_d = act.derivative_correlation_deficit(q1, q2, delta)
     assert abs(got - phi) <= 1e-10 * phi
     assert abs(got_d - dphi) <= 1e-10 * dphi
+
+
+def test_deficits_read_delta_only() -> None:
+    """With want_deficit the sums form c = 1 − δ per entry: the c passed is not read."""
+    act = get_activation("tanh")
+    rng = np.random.default_rng(3)
+    n = mehler.BLOCK + 9
+    q = rng.uniform(0.3, 2.5, n)
+    d = deficits(n, rng, symmetric=True)
+    want = act._pairs(False, q[:, None], q[None, :], 1.0 - d, d, True)[1]  # type: ignore[attr-defined]
+    got = act._pairs(False, q[:, None], q[None, :], np.full_like(d, np.nan), d, True)[1]  # type: ignore[attr-defined]
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(act.correlation_deficit(q[:, None], q[None, :], d), want)
