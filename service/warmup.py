@@ -48,6 +48,7 @@ def requests() -> list[tuple[str, dict[str, Any]]]:
         _kernels("erf", 1.5, 60, spread[:70]),  # ≥ 4096 pairs past the snap: the settled tail
         _kernels("relu", 1.5, 300, spread[:40]),
         _kernels("tanh", 1.5, 2, spread),
+        _kernels("tanh", 1.5, 80, spread[:70]),  # one variance past the snap: δ tables
         _kernels("tanh", 1.5, 2, spread, spread[::-1]),
         _kernels("relu", 1.5, 3000, _GENERAL),  # deficits at many scales in one depth
         _kernels("tanh", 1.2, 400, _GENERAL, sigma_b2=30.0),  # ordered, q* > 16, deep

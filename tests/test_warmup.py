@@ -8,10 +8,15 @@ import re
 import subprocess
 from pathlib import Path
 
+from core.activations import mehler
 from tests.live_server import console_script
 from tests.test_deploy_files import ROOT, instruction
 
-CACHED_KERNEL = re.compile(r"@numba\.(?:njit|vectorize)\((?:[^()]|\([^()]*\))*cache=True")
+#: a numba decorator with cache=True, written out or through an options dict (mehler's
+#: ``**_OPTIONS``, whose "cache" is True)
+CACHED_KERNEL = re.compile(
+    r"@numba\.(?:njit|vectorize)\((?:[^()]|\([^()]*\))*(?:cache=True|\*\*_\w*OPTIONS)"
+)
 
 
 def entry_kernels() -> set[str]:
@@ -61,4 +66,5 @@ def test_warmup_leaves_every_numba_kernel_in_the_cache(tmp_path: Path) -> None:
     indexed = {re.sub(r"-\d+\.py\d+\.nbi$", "", p.name) for p in tmp_path.rglob("*.nbi")}
     kernels = entry_kernels()
     assert len(kernels) > 10  # the scan found the kernels
+    assert mehler._OPTIONS["cache"] and mehler._GROUP_OPTIONS["cache"]
     assert kernels <= indexed, f"not compiled by the warm-up: {sorted(kernels - indexed)}"
