@@ -2,7 +2,8 @@
 
 numba compiles each kernel on its first call (on a 2-core machine, about a minute in all)
 and caches the machine code on disk: in ``NUMBA_CACHE_DIR`` when set, else beside the
-sources or in ``~/.cache/numba``. Run once where the service will run (the Dockerfile does,
+sources or in ``~/.cache/numba``, stamped with a digest of core/'s sources
+(:mod:`core.numba_cache`). Run once where the service will run (the Dockerfile does,
 at build time), the workers' first requests load that cache instead of compiling, so no
 early request times out on a cold start. The requests below take every compiled path:
 closed-form, numerical and large-variance activations; general, equal-norm and cross
