@@ -115,7 +115,7 @@ def predict(
 
         prepared = limit_kernel(network, xtr, xte, kernel, progress=progress)
     else:
-        prepared = finite_depth_kernel(network, xtr, xte, kernel, network.depth, progress)
+        (prepared,) = finite_depth_kernels(network, xtr, xte, kernel, [network.depth], progress)
     return solve_prepared(prepared, y, times, kernel, learning_rate, diag_reg, diag_reg_relative)
 
 
@@ -138,15 +138,10 @@ def predict_depths(
     xtr, y, xte, times = _validate(x_train, y_train, x_test, kernel, t)
     _check_training(learning_rate, diag_reg)
     deepest = replace(network, depth=max(depths))
-    states = kernel_states(deepest, xtr, np.vstack([xtr, xte]), depths=depths, progress=progress)
-    results = []
-    for state in states:
-        dev, scale = deviation_blocks(getattr(state, kernel), xtr.shape[0])
-        prepared = PreparedKernel(dev, scale, [])
-        results.append(
-            solve_prepared(prepared, y, times, kernel, learning_rate, diag_reg, diag_reg_relative)
-        )
-    return results
+    return [
+        solve_prepared(prepared, y, times, kernel, learning_rate, diag_reg, diag_reg_relative)
+        for prepared in finite_depth_kernels(deepest, xtr, xte, kernel, depths, progress)
+    ]
 
 
 def _check_training(learning_rate: float | None, diag_reg: float) -> None:
@@ -156,20 +151,22 @@ def _check_training(learning_rate: float | None, diag_reg: float) -> None:
         raise InvalidInputError("diag_reg must be a finite number >= 0", field="diag_reg")
 
 
-def finite_depth_kernel(
+def finite_depth_kernels(
     network: Network,
     x_train: np.ndarray,
     x_test: np.ndarray,
     kernel: str,
-    depth: int,
+    depths: Sequence[int],
     progress: Callable[[float], None] | None = None,
-) -> PreparedKernel:
-    """The depth-``depth`` kernel of (x_train, x_train) and (x_test, x_train) in deviation form."""
-
+) -> list[PreparedKernel]:
+    """The kernels of (x_train, x_train) and (x_test, x_train) in deviation form at each of
+    ``depths`` (increasing, up to ``network.depth``), from one pass of the recursion."""
     x_all = np.vstack([x_train, x_test])
-    state = kernel_states(network, x_train, x_all, depths=[depth], progress=progress)[0]
-    dev, scale = deviation_blocks(getattr(state, kernel), x_train.shape[0])
-    return PreparedKernel(dev, scale, [])
+    states = kernel_states(network, x_train, x_all, depths=depths, progress=progress)
+    return [
+        PreparedKernel(*deviation_blocks(getattr(state, kernel), x_train.shape[0]), [])
+        for state in states
+    ]
 
 
 def log10_eta_times(log10_eta: float, times: Sequence[float]) -> list[float]:
