@@ -14,19 +14,25 @@ missing this does nothing and numba's own stamps apply.)
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from numba.core import caching
 
 
-def sources_digest(root: Path) -> str:
-    """SHA-256 of the relative paths and contents of every ``*.py`` below ``root``."""
+def source_digest(paths: Iterable[Path]) -> str:
+    """SHA-256 (hex, 16 digits) of the Python sources at ``paths`` (files, or folders read
+    recursively), each named by its path relative to its root: any change to them changes it."""
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    for root in paths:
+        files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
+        for path in files:
+            name = path.relative_to(root).as_posix() if root.is_dir() else path.name
+            data = path.read_bytes()
+            digest.update(f"{name}\0{len(data)}\0".encode())
+            digest.update(data)
+    return digest.hexdigest()[:16]
 
 
 def _stamped(locator: Any, root: Path, digest: str) -> Any:
@@ -55,7 +61,7 @@ def stamp_sources(root: Path) -> None:
     locators = getattr(caching.CacheImpl, "_locator_classes", None)
     if locators is None or any(getattr(c, "stamped_root", None) == root for c in locators):
         return
-    digest = sources_digest(root)
+    digest = source_digest([root])
     stamped = [
         _stamped(c, root, digest)
         for c in locators

@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 
 import core
+from core.numba_cache import source_digest
 from service.cache import ResultCache
 from service.metrics import Metrics
 from service.pool import ComputeBackend, ProgressCallback
@@ -32,20 +33,6 @@ RESULT_SOURCES = (
     Path(__file__).with_name("tasks.py"),
     Path(__file__).with_name("figures.py"),
 )
-
-
-def source_digest(paths: Iterable[Path]) -> str:
-    """SHA-256 (hex, 16 digits) of the Python sources at ``paths`` (files, or folders read
-    recursively), each named by its path relative to its root: any change to them changes it."""
-    digest = hashlib.sha256()
-    for root in paths:
-        files = sorted(root.rglob("*.py")) if root.is_dir() else [root]
-        for path in files:
-            name = path.relative_to(root).as_posix() if root.is_dir() else path.name
-            data = path.read_bytes()
-            digest.update(f"{name}\0{len(data)}\0".encode())
-            digest.update(data)
-    return digest.hexdigest()[:16]
 
 
 ALGORITHM_VERSION = source_digest(RESULT_SOURCES)

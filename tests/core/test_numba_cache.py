@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core.numba_cache import sources_digest
+from core.numba_cache import source_digest
 
 INNER = """import numba
 
@@ -68,12 +68,12 @@ def test_an_edit_of_a_callee_module_alone_recompiles_its_callers(tmp_path, stamp
 
 def test_the_digest_covers_every_source_and_its_path(tmp_path):
     (tmp_path / "a.py").write_text("x = 1\n")
-    first = sources_digest(tmp_path)
+    first = source_digest([tmp_path])
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.py").write_text("")
-    second = sources_digest(tmp_path)
+    second = source_digest([tmp_path])
     (tmp_path / "sub" / "b.py").rename(tmp_path / "sub" / "c.py")
-    third = sources_digest(tmp_path)
+    third = source_digest([tmp_path])
     (tmp_path / "notes.txt").write_text("not a source")
     assert len({first, second, third}) == 3
-    assert sources_digest(tmp_path) == third
+    assert source_digest([tmp_path]) == third
