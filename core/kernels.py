@@ -36,7 +36,6 @@ Two paths (reported in ``KernelResult.method``):
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -49,6 +48,7 @@ import numpy as np
 from core import entry_loop
 from core.activations import Activation
 from core.activations.base import Array
+from core.blas import one_blas_thread
 from core.deficits import DeviationPart, LayerState, Track, combine, normalised, snapped
 from core.entry_loop import Integers
 from core.errors import InvalidInputError
@@ -244,13 +244,6 @@ def _check_inputs(
 # --- first layer --------------------------------------------------------------------
 
 
-@functools.cache
-def _blas() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
-
-
 def input_gram(x1: Array, x2: Array, same: bool) -> tuple[Array, Array, Array]:
     """(x1·x2ᵀ, ‖x1_a‖, ‖x2_b‖): what the input cosines are computed from.
 
@@ -258,7 +251,7 @@ def input_gram(x1: Array, x2: Array, same: bool) -> tuple[Array, Array, Array]:
     call, and would take a core from the numba threads of the passes that follow."""
     n1 = np.sqrt(np.einsum("ij,ij->i", x1, x1))
     n2 = n1 if same else np.sqrt(np.einsum("ij,ij->i", x2, x2))
-    with _blas().limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         gram = x1 @ x2.T
     return gram, n1, n2
 

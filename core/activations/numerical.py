@@ -60,11 +60,11 @@ import numba
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.fft import dct
-from threadpoolctl import ThreadpoolController
 
 from core.activations import mehler, smooth
 from core.activations.base import Activation, Array, as_array, clipped_cosine_deficits
 from core.activations.large_variance import TanhLarge
+from core.blas import one_blas_thread
 from core.errors import NumericalError
 
 #: half-width of the z grids
@@ -100,9 +100,6 @@ Mask = NDArray[np.bool_]
 #: rows at the given variances (each at least the given width long) and an integer each
 Sample = Callable[[Array, int], tuple[list[Array], Indices]]
 
-#: the coefficient products are small GEMMs; BLAS's own threads (contending with numba's
-#: and other processes') made them ~5x slower than one thread on a 2-core machine
-_BLAS = ThreadpoolController()
 
 #: per-(activation, function, q) memo of Hermite coefficients and moments: a deep network's
 #: variances settle on a fixed point, after which every layer reuses the same rows
@@ -241,7 +238,8 @@ def hermite_coefficients(
     start = np.minimum(start, 2 * MAX_TERMS)
     pending = np.arange(q.size)
     terms = int(np.min(start))
-    with _BLAS.limit(limits=1, user_api="blas"):
+    # small GEMMs: BLAS's own threads made them ~5x slower than one on a 2-core machine
+    with one_blas_thread():
         _fill(f, q, what, roots, rows, lengths, start, pending, terms)
     return rows, lengths
 
@@ -392,7 +390,7 @@ def _barycentric(x: Array, values: Array, at: Array) -> Array:
     lagrange /= np.sum(lagrange, axis=1, keepdims=True)
     on_node = np.flatnonzero(np.any(hit, axis=1))
     lagrange[on_node] = hit[on_node]
-    with _BLAS.limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         return lagrange @ values
 
 
