@@ -35,6 +35,24 @@ from core.activations import Activation
 from core.activations.base import Array
 from core.activations.closed_forms import ABRelu, Erf, _erf_norm_mismatch, erf_deficit_from
 from core.deficits import DIAGONAL_LIMIT, LOG10_2, SNAP_RTOL, DeviationPart, LayerState
+from core.entry_fields import (
+    F_IP,
+    F_Q,
+    F_R2,
+    F_R4,
+    F_RG,
+    F_RTH,
+    F_SD,
+    F_SP,
+    F_SR,
+    F_SRHO,
+    F_ST,
+    F_SV,
+    F_SVB,
+    FIELDS,
+)
+from core.erf_lanes import SERIES_BELOW, erf_lanes
+from core.erf_lanes import WORK_ROWS as LANE_WORK_ROWS
 from core.erf_mismatch import (
     M_COEF,
     M_LIMIT,
@@ -57,10 +75,6 @@ KIND_ABRELU, KIND_ERF = 0, 1
 #: deficits whose cosine deficit is below 2^LINEAR_BELOW use their leading terms
 LINEAR_BELOW = -500
 SMALLEST_NONLINEAR = 2.0 ** (LINEAR_BELOW - 1)
-#: per-point fields of the packed layer table (see :func:`_diagonals`)
-(F_RG, F_Q, F_SV, F_SVB, F_SD, F_RTH, F_SP, F_SR, F_ST) = range(9)
-#: erf only: 1/(1 + 2q), √ρ with ρ = 2q/(1 + 2q), √(1 + 4q), (1 + 4q)^¼
-(F_IP, F_SRHO, F_R2, F_R4, FIELDS) = range(9, 14)
 #: functions of the settled tail (core.settled_tail): F_Σ, ΔA, ΔB
 TAIL_FUNCTIONS = 3
 #: the settled tail is used from this many pairs and layers after the snap on
@@ -77,7 +91,7 @@ MAX_POINT_LAYERS = 2**18
 #: side of the square blocks the pair loops run in
 TILE = 64
 #: entries advanced together through the layers (independent dependency chains)
-LANES = 8
+LANES = 64
 TWO_PI = 2.0 * math.pi
 
 
@@ -619,6 +633,9 @@ def _run_group(
     table: Array,
     mism: Array,
     layout: Integers,
+    lane_table: Array,
+    lane_mism: Array,
+    lane_layers: Integers,
     point_a: int,
     points_b: Integers,
     bias: Array,
@@ -640,6 +657,8 @@ def _run_group(
     et: Array,
     xt: Integers,
     scratch: Array,
+    lane_work: Array,
+    flag: Integers,
     out_m: Array,
     out_x: Integers,
     bounds: Integers,
@@ -652,8 +671,15 @@ def _run_group(
     TAIL_FUNCTIONS]: work space of the tail) to
     ``depth``, writing each slot: independent lanes, so that the processor overlaps their
     dependency chains. ``bounds[slot, kernel]`` accumulates (min, max) of the exponents.
-    At ``tail_layer`` the remaining slots are written from the settled-tail tables."""
+    At ``tail_layer`` the remaining slots are written from the settled-tail tables.
+    At the layers with ``lane_layers`` set, consecutive column points run through
+    :func:`core.erf_lanes.erf_lanes` (``lane_table`` [depth, FIELDS, points], ``lane_mism``
+    [width, points]: the table and mismatch fields transposed; ``lane_work`` [2 +
+    LANE_WORK_ROWS, ≥ lanes], ``flag`` [≥ lanes]: its work space), the lanes it flags
+    through :func:`_step`."""
     lanes = columns.size
+    consecutive = points_b[lanes - 1] - points_b[0] == lanes - 1
+    es_new, et_new, work = lane_work[0], lane_work[1], lane_work[2:]
     for layer in range(1, depth + 1):
         slot = slots[layer]
         if slot >= 0:
@@ -692,7 +718,30 @@ def _run_group(
         base, terms = layout[layer, 0], layout[layer, 1]
         beta, fs, ft = bias[layer], sigma_shift[layer], theta_shift[layer]
         shift_s, shift_t = rescale[layer + 1, 0], rescale[layer + 1, 1]
+        vector = lane_layers[layer] != 0 and consecutive
+        if vector:
+            erf_lanes(
+                w2,
+                beta,
+                SMALLEST_NONLINEAR,
+                ra,
+                lane_table[layer],
+                mism[point_a, base : base + M_COEF + terms],
+                lane_mism,
+                points_b[0],
+                base,
+                terms,
+                es,
+                et,
+                es_new,
+                et_new,
+                flag,
+                work,
+            )
         for j in range(lanes):
+            if vector and flag[j] == 0 and xs[j] == 0 and xt[j] == 0:
+                es[j], xs[j], et[j], xt[j] = es_new[j], -shift_s, et_new[j], -shift_t
+                continue
             rb = table[points_b[j], layer]
             e1, x1, e2, x2 = _step(
                 kind,
@@ -737,6 +786,9 @@ def _run_pairs(
     table: Array,
     mism: Array,
     layout: Integers,
+    lane_table: Array,
+    lane_mism: Array,
+    lane_layers: Integers,
     row_point: Integers,
     column_point: Integers,
     bias: Array,
@@ -781,6 +833,8 @@ def _run_pairs(
         es_buffer, et_buffer = np.empty(LANES), np.empty(LANES)
         xs_buffer, xt_buffer = np.empty(LANES, np.int64), np.empty(LANES, np.int64)
         scratch = np.empty((3, TAIL_FUNCTIONS))
+        lane_work = np.empty((2 + LANE_WORK_ROWS, LANES))
+        flag = np.empty(LANES, np.uint8)
         for a in range(row, min(row + TILE, n1)):
             start = max(a, column) if same else column
             if same and start == a:
@@ -809,6 +863,9 @@ def _run_pairs(
                     table,
                     mism,
                     layout,
+                    lane_table,
+                    lane_mism,
+                    lane_layers,
                     row_point[a],
                     points_b,
                     bias,
@@ -830,6 +887,8 @@ def _run_pairs(
                     et,
                     xt,
                     scratch,
+                    lane_work,
+                    flag,
                     out_m,
                     out_x,
                     tile_bounds,
@@ -923,6 +982,29 @@ def _fast_tail_slots(
     return slope_m, slope_x, diagonal, diagonal_x
 
 
+def _lane_layers(
+    kind: int, table: Array, layout: Integers, sigma_shift: Integers, theta_shift: Integers
+) -> Integers:
+    """1 at the layers run by :func:`core.erf_lanes.erf_lanes` (erf; variances not all
+    equal, yet every pair's w = |q1 − q2|/(q1 + q2 + 4q1q2) below its SERIES_BELOW; Σ and
+    Θ at one scale), else 0."""
+    lanes = np.zeros(layout.shape[0], np.uint8)
+    if kind != KIND_ERF:
+        return lanes
+    q = table[:, :, F_Q]
+    low, high = q.min(axis=0), q.max(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        widest = (high - low) / (2.0 * low + 4.0 * low * low)
+    lanes[
+        (layout[:, 1] > 0)
+        & (low > 0.0)
+        & (widest < SERIES_BELOW)
+        & (sigma_shift == 0)
+        & (theta_shift == 0)
+    ] = 1
+    return lanes
+
+
 def entry_states(
     network: Network,
     a1: Array,
@@ -1010,6 +1092,9 @@ def entry_states(
             tail.diagonal_x,
         )
         tail_args = (tail.layer, slots[tail.depths], tail.coef, *tail_scales, tail.grid)
+    lane_layers = _lane_layers(kind, table, layout, sigma_shift, theta_shift)
+    lane_table = np.ascontiguousarray(table.transpose(1, 2, 0))
+    lane_mism = np.ascontiguousarray(mism.T)
     out_m = np.empty((len(depths), 2, n1, n2))
     out_x = np.empty((len(depths), 2, n1, n2), np.int32)
     blocks = tiles(n1, n2, same)
@@ -1026,6 +1111,9 @@ def entry_states(
             table,
             mism,
             layout,
+            lane_table,
+            lane_mism,
+            lane_layers,
             row_point,
             column_point,
             bias,

@@ -52,6 +52,7 @@ from core.activations.base import (
     clipped_cosine_deficits,
     sin_minus_theta_cos,
 )
+from core.arctangent import upper_angle
 
 
 @dataclass(frozen=True, eq=False)
@@ -256,23 +257,28 @@ def _erf_norm_mismatch(q1: float, q2: float, s: float, root_s: float) -> float:
 
 
 @numba.njit(cache=True, inline="always")
-def erf_deficit_from(q1: float, q2: float, s: float, one_minus_s2: float, d: float) -> float:
-    """√(V1V2) − E[erf(u) erf(v)] at cosine deficit d ∈ [0, 2], given s = √(ρ1ρ2) and 1 − s²
-    (callers precompute them: here from q, in core.entry_loop from its per-point table)."""
+def erf_angle(s: float, one_minus_s2: float, d: float) -> float:
+    """arcsin(s) − arcsin(r), r = s(1 − d), at cosine deficit d ∈ [0, 2] given s and 1 − s²
+    (branch-free, so that core.erf_lanes vectorizes it)."""
     r = s * (1.0 - d)
     s2_minus_r2 = s * s * d * (2.0 - d)
     root_s = math.sqrt(one_minus_s2)
     root_r = math.sqrt(one_minus_s2 + s2_minus_r2)
     # sine of arcsin(s) − arcsin(r): the ratio form for r ≥ 0, a sum of positives for r < 0
-    if r >= 0.0:
-        denominator = s * root_r + r * root_s
-        sine = s2_minus_r2 / denominator if denominator > 0.0 else 0.0
-    else:
-        sine = s * root_r - r * root_s
-    angular = math.atan2(sine, root_s * root_r + s * r)
+    denominator = s * root_r + r * root_s
+    ratio = s2_minus_r2 / (denominator if denominator > 0.0 else 1.0)
+    sine = (ratio if denominator > 0.0 else 0.0) if r >= 0.0 else s * root_r - r * root_s
+    return upper_angle(sine, root_s * root_r + s * r)
+
+
+@numba.njit(cache=True, inline="always")
+def erf_deficit_from(q1: float, q2: float, s: float, one_minus_s2: float, d: float) -> float:
+    """√(V1V2) − E[erf(u) erf(v)] at cosine deficit d ∈ [0, 2], given s = √(ρ1ρ2) and 1 − s²
+    (callers precompute them: here from q, in core.entry_loop from its per-point table)."""
+    angular = erf_angle(s, one_minus_s2, d)
     mismatch = 0.0
     if q1 != q2 and s > 0.0:
-        mismatch = _erf_norm_mismatch(q1, q2, s, root_s)
+        mismatch = _erf_norm_mismatch(q1, q2, s, math.sqrt(one_minus_s2))
     return (2.0 / math.pi) * (angular + mismatch)
 
 
