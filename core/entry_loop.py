@@ -51,13 +51,14 @@ from core.entry_fields import (
     F_SVB,
     FIELDS,
 )
-from core.erf_lanes import SERIES_BELOW, erf_lanes
 from core.erf_lanes import WORK_ROWS as LANE_WORK_ROWS
+from core.erf_lanes import erf_lanes
 from core.erf_mismatch import (
     M_COEF,
     M_LIMIT,
     MAX_TERMS,
     RULES,
+    SERIES_BELOW,
     WORK_ROWS,
     half_log_ratio,
     point_fields,
@@ -986,7 +987,8 @@ def _lane_layers(
     kind: int, table: Array, layout: Integers, sigma_shift: Integers, theta_shift: Integers
 ) -> Integers:
     """1 at the layers run by :func:`core.erf_lanes.erf_lanes` (erf; variances not all
-    equal, yet every pair's w = |q1 − q2|/(q1 + q2 + 4q1q2) below its SERIES_BELOW; Σ and
+    equal, yet every pair's w = |q1 − q2|/(q1 + q2 + 4q1q2) below core.erf_mismatch's
+    SERIES_BELOW; Σ and
     Θ at one scale), else 0."""
     lanes = np.zeros(layout.shape[0], np.uint8)
     if kind != KIND_ERF:

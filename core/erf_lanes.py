@@ -3,7 +3,7 @@
 :func:`core.entry_loop._step` advances one entry by one layer with branches (linear regime,
 exponents, norm-mismatch rules) and one division or square root after another: scalar code
 that runs at the speed of the divider. In the layers where none of those branches is taken
-— the erf layers whose variances differ by less than 2⁻¹⁰ relative, at plain scales —
+— the erf layers whose variances differ by less than 2⁻⁴ relative, at plain scales —
 :func:`erf_lanes` computes the same formulas, in the same order, for the entries (a, b₀ + j)
 of one row as loops over j without branches (selects), which the compiler turns into
 vector instructions: the results are bit-for-bit those of ``_step``
@@ -41,16 +41,19 @@ from core.entry_fields import (
     F_SV,
     F_SVB,
 )
-from core.erf_mismatch import M_COEF, M_LIMIT, M_SQRT_A
+from core.erf_mismatch import (
+    M_COEF,
+    M_LIMIT,
+    M_SQRT_A,
+    SERIES_BELOW,
+    artanh_series,
+    one_minus_exp_series,
+)
 
 Integers = NDArray[np.integer[Any]]
 
 #: rows of erf_lanes' work space
 WORK_ROWS = 5
-#: k by artanh's series below this w (as core.erf_mismatch.half_log_ratio)
-SERIES_BELOW = 2.0**-10
-#: 1 − e^{−x} by its series below this x (as core.erf_mismatch.series_mismatch)
-SPREAD_SERIES_BELOW = 1e-4
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -78,7 +81,7 @@ def erf_lanes(
     i, b] the points' (transposed; ``terms`` even), ``es``, ``et`` the entries' deficits (at
     exponent 0; σ and Θ scales of the layer 0 too) into ``es_new``, ``et_new``. ``flag[j]``
     is set where ``_step`` would branch away (linear regime, w ≥ SERIES_BELOW, k past the
-    series' limit, x ≥ SPREAD_SERIES_BELOW, a zero variance): those lanes' results are
+    series' limit, x ≥ SERIES_BELOW, a zero variance): those lanes' results are
     not ``_step``'s. ``work``: [WORK_ROWS, ≥ lanes]."""
     count = es.size
     last = first + count
@@ -89,8 +92,7 @@ def erf_lanes(
     for j in range(count):  # k = ½|ln(ρ1/ρ2)| (core.erf_mismatch.half_log_ratio, series)
         q2 = q2s[j]
         w = abs(q1 - q2) / (q1 + q2 + 4.0 * q1 * q2)
-        ww = w * w
-        k = w * (1.0 + ww * (1.0 / 3.0 + ww * (1.0 / 5.0 + ww * (1.0 / 7.0))))
+        k = artanh_series(w)
         w_[j], k_[j], z_[j] = w, k, k * k
         odd_[j], even_[j] = 0.0, 0.0
     for i in range(M_COEF + terms - 2, M_COEF - 1, -2):  # core.erf_mismatch.series_mismatch
@@ -132,7 +134,7 @@ def erf_lanes(
         a_low = q1 <= q2  # a is the point of smaller variance ("lo")
         k, odd = k_[j], odd_[j]  # (loads outside the selects: no conditional loads)
         x = (even_[j] + (odd if a_low else -odd) * k) * z_[j]
-        spread = x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x * (1.0 / 24.0))))
+        spread = one_minus_exp_series(x)
         mismatch = root_a * root_b[j] * spread
         unequal = q1 != q2
         value += (2.0 / math.pi) * mismatch
@@ -151,7 +153,6 @@ def erf_lanes(
         limit_j = limit_b[j]
         limit = limit_j if a_low else limit_a
         away = linear or (
-            unequal
-            and (w_[j] >= SERIES_BELOW or not s > 0.0 or k > limit or not x < SPREAD_SERIES_BELOW)
+            unequal and (w_[j] >= SERIES_BELOW or not s > 0.0 or k > limit or not x < SERIES_BELOW)
         )
         flag[j] = 1 if away else 0

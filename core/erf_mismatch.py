@@ -155,6 +155,38 @@ def point_fields(q: float, row: int, out: Array, work: Array) -> None:
     out[M_LIMIT] = RULES[row, 1] * min(-math.log(rho), 1.0)
 
 
+#: artanh and 1 − e^{−x} by their series below this argument (shared with core.erf_lanes)
+SERIES_BELOW = 2.0**-4
+
+
+@numba.njit(inline="always")  # compiled into its callers (no cache entry of its own)
+def artanh_series(w: float) -> float:
+    """artanh w for 0 ≤ w < SERIES_BELOW: Σ_{m≤7} w^{2m+1}/(2m + 1) by Horner's rule in w²,
+    the first term left out below 2⁻⁶⁴·w."""
+    v = w * w
+    acc = 1.0 / 13.0 + v * (1.0 / 15.0)
+    acc = 1.0 / 11.0 + v * acc
+    acc = 1.0 / 9.0 + v * acc
+    acc = 1.0 / 7.0 + v * acc
+    acc = 1.0 / 5.0 + v * acc
+    acc = 1.0 / 3.0 + v * acc
+    return w * (1.0 + v * acc)
+
+
+@numba.njit(inline="always")  # compiled into its callers (no cache entry of its own)
+def one_minus_exp_series(x: float) -> float:
+    """1 − e^{−x} for 0 ≤ x < SERIES_BELOW: Σ_{n≤9} (−1)^{n+1} xⁿ/n! by Horner's rule, the
+    first term left out below 5e-18·x."""
+    acc = 1.0 / 40320.0 - x * (1.0 / 362880.0)
+    acc = 1.0 / 5040.0 - x * acc
+    acc = 1.0 / 720.0 - x * acc
+    acc = 1.0 / 120.0 - x * acc
+    acc = 1.0 / 24.0 - x * acc
+    acc = 1.0 / 6.0 - x * acc
+    acc = 1.0 / 2.0 - x * acc
+    return x * (1.0 - x * acc)
+
+
 @numba.njit(inline="always")  # compiled into its callers (no cache entry of its own)
 def series_mismatch(fields: Array, lo: int, hi: int, base: int, terms: int, k: float) -> float:
     """√(A1A2) − arcsin s from the two points' fields fields[lo, base:], fields[hi, base:]
@@ -166,20 +198,13 @@ def series_mismatch(fields: Array, lo: int, hi: int, base: int, terms: int, k: f
         odd = odd * z + (fields[lo, i + 1] - fields[hi, i + 1])
         even = even * z + (fields[lo, i] + fields[hi, i])
     x = (even + odd * k) * z
-    if x < 1e-4:  # 1 − e^{−x} by its series: the first term left out is below 1e-18·x
-        spread = x * (1.0 - x * (0.5 - x * (1.0 / 6.0 - x * (1.0 / 24.0))))
-    else:
-        spread = -math.expm1(-x)
+    spread = one_minus_exp_series(x) if x < SERIES_BELOW else -math.expm1(-x)
     return fields[lo, base + M_SQRT_A] * fields[hi, base + M_SQRT_A] * spread
 
 
 @numba.njit(inline="always")  # compiled into its callers (no cache entry of its own)
 def half_log_ratio(q1: float, q2: float) -> float:
     """k = ½|ln(ρ1/ρ2)| = artanh|w|, w = (ρ1 − ρ2)/(ρ1 + ρ2) = (q1 − q2)/(q1 + q2 + 4q1q2)
-    (one division; by artanh's series while |w| < 2⁻¹⁰: the first term left out is below
-    2⁻⁸⁰·|w|)."""
+    (one division; by artanh's series while |w| < SERIES_BELOW)."""
     w = abs(q1 - q2) / (q1 + q2 + 4.0 * q1 * q2)
-    if w < 2.0**-10:
-        w2 = w * w
-        return w * (1.0 + w2 * (1.0 / 3.0 + w2 * (1.0 / 5.0 + w2 * (1.0 / 7.0))))
-    return math.atanh(w)
+    return artanh_series(w) if w < SERIES_BELOW else math.atanh(w)

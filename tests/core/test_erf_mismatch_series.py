@@ -21,8 +21,11 @@ from core.erf_mismatch import (
     M_LIMIT,
     MAX_TERMS,
     RULES,
+    SERIES_BELOW,
     WORK_ROWS,
+    artanh_series,
     half_log_ratio,
+    one_minus_exp_series,
     point_fields,
     rule_for,
     series_mismatch,
@@ -67,11 +70,23 @@ def test_series_mismatch_against_mpmath(row):
 
 @pytest.mark.parametrize("q", [1e-4, 0.3, 0.7, 1.6, 1e3])
 def test_half_log_ratio_against_mpmath(q):
-    """k = ½|ln(ρ1/ρ2)| by artanh (its series below 2⁻¹⁰) to 4e-16 relative, either order."""
-    for gap in [1e-15, 1e-12, 1e-9, 1e-6, 1e-4, 9e-4, 1.1e-3, 1e-2, 0.3, 3.0]:
+    """k = ½|ln(ρ1/ρ2)| by artanh (its series below SERIES_BELOW) to 4e-16 relative, either
+    order."""
+    for gap in [1e-15, 1e-12, 1e-9, 1e-6, 1e-4, 9e-4, 1.1e-3, 1e-2, 0.1, 0.2, 0.3, 0.5, 3.0]:
         q2 = q * (1.0 + gap)
         with mp.workdps(60):
             a, b = mp.mpf(q), mp.mpf(q2)
             want = abs(mp.log((a * (1 + 2 * b)) / (b * (1 + 2 * a)))) / 2
         for got in (half_log_ratio(q, q2), half_log_ratio(q2, q)):
             assert abs((mp.mpf(got) - want) / want) <= 4e-16, (q, gap)
+
+
+def test_series_below_their_bound_against_mpmath():
+    """artanh and 1 − e^{−x} by their series, up to SERIES_BELOW: within 1.5 ulp."""
+    for v in np.concatenate([np.geomspace(1e-20, SERIES_BELOW, 200, endpoint=False)]):
+        with mp.workdps(40):
+            for got, want in (
+                (artanh_series(v), mp.atanh(mp.mpf(v))),
+                (one_minus_exp_series(v), -mp.expm1(-mp.mpf(v))),
+            ):
+                assert abs(mp.mpf(got) - want) <= 1.5 * math.ulp(float(want)), v
