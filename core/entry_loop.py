@@ -8,9 +8,13 @@ the same recursion runs entry by entry instead:
    :func:`core.deficits.snapped`) depend on no off-diagonal entry: they are computed first,
    O((n1 + n2)·L), and each point's per-layer quantities (√Σ_aa, √V_a, √Σ̇_aa, √Θ_aa, …)
    packed contiguously;
-2. each pair (a, b) then runs all its layers in registers in one ``prange`` loop, writing
-   out only the requested depths. With x2 absent only a ≤ b is computed and mirrored (the
-   result is exactly symmetric).
+2. each pair (a, b) then runs all its layers in one ``prange`` loop over TILE × TILE
+   blocks, a row's entries of a block (up to LANES) advanced together layer by layer,
+   writing out only the requested depths. With x2 absent only a ≤ b is computed and
+   mirrored (the result is exactly symmetric). erf's layers whose variances are close
+   run those entries in SIMD lanes (:mod:`core.erf_lanes`, bit-for-bit the same); past
+   the snap of the diagonals, erf's layers are read from :mod:`core.settled_tail`'s
+   tables.
 
 Each entry carries its own deficit exponent (E = m·2^x), so no entry is flushed to zero by
 another entry's scale. The algebra is that of :func:`core.kernels.next_layer`: while the
@@ -91,7 +95,8 @@ FAST_EXPONENT = 200
 MAX_POINT_LAYERS = 2**18
 #: side of the square blocks the pair loops run in
 TILE = 64
-#: entries advanced together through the layers (independent dependency chains)
+#: entries of a row advanced together through the layers (independent dependency chains;
+#: core.erf_lanes' vector loops need a few times the vector width)
 LANES = 64
 TWO_PI = 2.0 * math.pi
 
