@@ -63,6 +63,7 @@ from core.erf_mismatch import (
     MAX_TERMS,
     RULES,
     SERIES_BELOW,
+    SERIES_MAX_Q,
     WORK_ROWS,
     half_log_ratio,
     point_fields,
@@ -181,12 +182,12 @@ def _erf_deficits(
 
 @numba.njit(cache=True)
 def _variances(kind: int, square_sum: float, q: float) -> tuple[float, float]:
-    """(V(q), W(q)) = (E[φ²], E[φ'²]) at variance q."""
+    """(V(q), W(q)) = (E[φ²], E[φ'²]) at variance q (erf's arcsin(2q/(1 + 2q)) as
+    atan2(2q, √(1 + 4q)): the arcsine of a rounded argument near 1 would lose √q ulps)."""
     if kind == KIND_ABRELU:
         return 0.5 * square_sum * q, 0.5 * square_sum
-    return (2.0 / math.pi) * math.asin(2.0 * q / (1.0 + 2.0 * q)), (4.0 / math.pi) / math.sqrt(
-        1.0 + 4.0 * q
-    )
+    root = math.sqrt(1.0 + 4.0 * q)
+    return (2.0 / math.pi) * math.atan2(2.0 * q, root), (4.0 / math.pi) / root
 
 
 # --- exponent bookkeeping -------------------------------------------------------------
@@ -271,10 +272,14 @@ def _mismatch_fields(table: Array, depth: int) -> tuple[Array, Integers]:
         if positive.size < 2 or positive.min() == positive.max():
             continue
         # ½|ln(ρ1/ρ2)| ≤ ½(ln ρ_max − ln ρ_min) over all pairs, the limit set by ρ_max
-        low, high = positive.min(), positive.max()
-        lowest = math.log(2.0 * low / (1.0 + 2.0 * low))
-        highest = math.log(2.0 * high / (1.0 + 2.0 * high))
-        rows[layer] = rule_for(0.5 * (highest - lowest) / min(-highest, 1.0))
+        # (over the variances the series serves; every point still gets its limit field)
+        served = positive[positive <= SERIES_MAX_Q]
+        rows[layer] = 0
+        if served.size >= 2 and served.min() < served.max():
+            low, high = served.min(), served.max()
+            lowest = math.log(2.0 * low / (1.0 + 2.0 * low))
+            highest = math.log(2.0 * high / (1.0 + 2.0 * high))
+            rows[layer] = rule_for(0.5 * (highest - lowest) / min(-highest, 1.0))
         layout[layer, 0] = width
         layout[layer, 1] = int(RULES[rows[layer], 0])
         width += M_COEF + layout[layer, 1]

@@ -16,6 +16,7 @@ k < min(|x_hi|, 1) (G is singular at x = 0, and the e^{2mx} terms of its series 
 (2m)ⁱ); its truncation error after n terms is about (2k/min(|x_hi|, 1))ⁿ. RULES lists the
 term counts and the largest ratio k/min(|x_hi|, 1) each is used for: at most 1.0e-15
 relative against mpmath for q in [1e-4, 1e5] (tests/core/test_erf_mismatch_series.py;
+above SERIES_MAX_Q = 1e5 a point's pairs take closed_forms' rule;
 the polynomial is evaluated as two Horner chains in k², even and odd terms).
 :mod:`core.entry_loop` picks per layer the fewest terms that cover every pair of that
 layer's variances (up to MAX_TERMS); a pair beyond its rule's ratio uses closed_forms' rule.
@@ -52,6 +53,10 @@ RULES = np.array(
 )
 #: the most terms of any rule
 MAX_TERMS = 40
+#: the series is used for variances up to this (its coefficients grow like |ln ρ|^-(i+2),
+#: ln ρ ≈ −1/(2q): past ~1e8 they overflow); pairs whose larger q is above it take
+#: closed_forms' rule (the point's limit field is then −1)
+SERIES_MAX_Q = 1e5
 #: per-point fields (one layer): √A, the limit ratio·min(|x|, 1) on k, then p_0 … p_{n−1}
 (M_SQRT_A, M_LIMIT, M_COEF) = (0, 1, 2)
 #: rows of point_fields' scratch space
@@ -141,6 +146,10 @@ def point_fields(q: float, row: int, out: Array, work: Array) -> None:
     """The per-point fields (module doc) of variance q > 0 for RULES[row] into ``out``
     [M_COEF + terms]; ``work``: scratch space [WORK_ROWS, MAX_TERMS + 2]."""
     terms = int(RULES[row, 0])
+    if q > SERIES_MAX_Q:
+        out[: M_COEF + terms] = 0.0
+        out[M_LIMIT] = -1.0
+        return
     p = 1.0 + 2.0 * q
     rho = 2.0 * q / p
     gap = 1.0 / p

@@ -311,7 +311,8 @@ class Erf(Activation):
 
     def variance(self, q: ArrayLike) -> Array:
         q = as_array(q)
-        return (2 / np.pi) * np.arcsin(2 * q / (1 + 2 * q))
+        # arcsin(2q/(1 + 2q)) as an arctangent: the arcsine near 1 would lose √q ulps
+        return (2 / np.pi) * np.arctan2(2 * q, np.sqrt(1 + 4 * q))
 
     def variance_slope(self, q: ArrayLike) -> Array:
         q = as_array(q)

@@ -292,3 +292,25 @@ def test_erf_kernels_of_unequal_norms_against_mpmath(scale, gap):
             np.testing.assert_allclose(kernel, np.array(exact, dtype=float), rtol=1e-12)
             deficit = math.sqrt(kernel[0, 0] * kernel[1, 1]) - kernel[0, 1]
             assert deficit == pytest.approx(deficits(exact)[0, 1], rel=1e-12)
+
+
+def test_erf_with_variances_past_the_mismatch_series_against_mpmath():
+    """Inputs of norms 1e-3 … 1e6 (first-layer variances up to ~1e12): the norm-mismatch
+    series' coefficients would overflow there (core.erf_mismatch.SERIES_MAX_Q); those pairs
+    take the closed-form rule, and every entry matches mpmath to 1e-13 of √(K_aaK_bb) (a
+    kernel from deficits is exact to rounding at its diagonals' scale; Θ's diagonal is
+    ~1e6 times its off-diagonal here), the diagonals to 1e-14."""
+    mp.mp.dps = 50
+    x = np.random.default_rng(4).standard_normal((9, 4))
+    x[:3] *= np.array([1e6, 2e6, 7e5])[:, None]
+    x[3:5] *= 1e-3
+    network = Network(get_activation("erf"), 1.5, 0.1, 5)
+    result = compute_kernels(network, x, depths=[2, 5])
+    for i, depth in enumerate([2, 5]):
+        sigma, theta = mp_kernel_layers(x, EXPECTATIONS["erf"], 1.5, 0.1, [depth])[depth]
+        for got, reference in ((result.nngp[i], sigma), (result.ntk[i], theta)):
+            want = np.array(reference, dtype=float)
+            assert np.all(np.isfinite(got))
+            np.testing.assert_allclose(np.diag(got), np.diag(want), rtol=1e-14)
+            scale = np.sqrt(np.outer(np.diag(want), np.diag(want)))
+            assert np.max(np.abs(got - want) / scale) <= 1e-13
