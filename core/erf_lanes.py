@@ -79,7 +79,7 @@ def erf_lanes(
     [FIELDS] point a's table row, ``lane_rows`` [FIELDS, points] all points' rows
     (transposed), ``coef_a`` [M_COEF + terms] a's mismatch fields and ``lane_mism``[base +
     i, b] the points' (transposed; ``terms`` even), ``es``, ``et`` the entries' deficits (at
-    exponent 0; σ and Θ scales of the layer 0 too) into ``es_new``, ``et_new``. ``flag[j]``
+    exponent 0, in a layer whose Σ and Θ shifts are 0) into ``es_new``, ``et_new``. ``flag[j]``
     is set where ``_step`` would branch away (linear regime, w ≥ SERIES_BELOW, k past the
     series' limit, x ≥ SERIES_BELOW, a zero variance): those lanes' results are
     not ``_step``'s. ``work``: [WORK_ROWS, ≥ lanes]."""
@@ -130,6 +130,7 @@ def erf_lanes(
         s = ra[F_SRHO] * srho[j]
         d0 = 1.0 + 2.0 * q1 + 2.0 * q2
         one_minus_s2 = d0 * ra[F_IP] * ip[j]
+        # erf_deficit_from(q1, q1, …): the angular part plus its zero mismatch term
         value = (2.0 / math.pi) * (erf_angle(s, one_minus_s2, d) + 0.0)
         a_low = q1 <= q2  # a is the point of smaller variance ("lo")
         k, odd = k_[j], odd_[j]  # (loads outside the selects: no conditional loads)
