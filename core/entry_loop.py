@@ -993,27 +993,36 @@ def _fast_tail_slots(
     return slope_m, slope_x, diagonal, diagonal_x
 
 
+#: a layer runs in lanes while at most this fraction of its pairs is left to the scalar step
+LANE_SCALAR_SHARE = 0.25
+
+
+def _far_pairs(q: Array) -> float:
+    """The fraction of pairs of the variances ``q`` (all > 0) whose w = |q1 − q2|/(q1 + q2 +
+    4q1q2) is at least SERIES_BELOW (w grows with the larger q: for each q_i, the q_j ≥ q_i
+    with w ≥ t are those ≥ q_i(1 + t)/(1 − t − 4tq_i), where that is positive)."""
+    q = np.sort(q)
+    t = SERIES_BELOW
+    room = 1.0 - t - 4.0 * t * q
+    bound = np.where(room > 0.0, q * (1.0 + t) / np.where(room > 0.0, room, 1.0), np.inf)
+    far = q.size - np.searchsorted(q, bound, side="left")
+    pairs = q.size * (q.size - 1) / 2
+    return float(np.sum(far)) / pairs if pairs else 0.0
+
+
 def _lane_layers(
     kind: int, table: Array, layout: Integers, sigma_shift: Integers, theta_shift: Integers
 ) -> Integers:
-    """1 at the layers run by :func:`core.erf_lanes.erf_lanes` (erf; variances not all
-    equal, yet every pair's w = |q1 − q2|/(q1 + q2 + 4q1q2) below core.erf_mismatch's
-    SERIES_BELOW; Σ and
-    Θ at one scale), else 0."""
+    """1 at the layers run by :func:`core.erf_lanes.erf_lanes` (erf; variances positive and
+    not all equal, at most LANE_SCALAR_SHARE of the pairs with w past core.erf_mismatch's
+    SERIES_BELOW, whose lanes the scalar step redoes; Σ and Θ at one scale), else 0."""
     lanes = np.zeros(layout.shape[0], np.uint8)
     if kind != KIND_ERF:
         return lanes
-    q = table[:, :, F_Q]
-    low, high = q.min(axis=0), q.max(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        widest = (high - low) / (2.0 * low + 4.0 * low * low)
-    lanes[
-        (layout[:, 1] > 0)
-        & (low > 0.0)
-        & (widest < SERIES_BELOW)
-        & (sigma_shift == 0)
-        & (theta_shift == 0)
-    ] = 1
+    for layer in np.flatnonzero((layout[:, 1] > 0) & (sigma_shift == 0) & (theta_shift == 0)):
+        q = table[:, layer, F_Q]
+        if q.min() > 0.0 and _far_pairs(q) <= LANE_SCALAR_SHARE:
+            lanes[layer] = 1
     return lanes
 
 

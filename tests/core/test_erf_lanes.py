@@ -9,6 +9,7 @@ from core import entry_loop
 from core.activations import get_activation
 from core.deficits import SNAP_RTOL
 from core.erf_lanes import WORK_ROWS, erf_lanes
+from core.erf_mismatch import SERIES_BELOW
 from core.kernels import input_cosine_deficits
 from core.network import Network
 from tests.core.spy import spy
@@ -86,3 +87,13 @@ def test_lanes_the_scalar_step_must_take_are_flagged() -> None:
     keep = flag == 0
     np.testing.assert_array_equal(es_new[keep], states[layer].nngp.deficit[0, 1:65][keep])
     np.testing.assert_array_equal(et_new[keep], states[layer].ntk.deficit[0, 1:65][keep])
+
+
+@pytest.mark.parametrize("spread", [1e-3, 0.05, 0.3, 3.0])
+def test_far_pairs_counts_the_pairs_past_the_series(spread: float) -> None:
+    q = np.exp(np.random.default_rng(5).uniform(-spread, spread, 300))
+    q1, q2 = np.meshgrid(q, q, indexing="ij")
+    w = np.abs(q1 - q2) / (q1 + q2 + 4.0 * q1 * q2)
+    upper = np.triu(np.ones(w.shape, dtype=bool), 1)
+    expected = np.mean(w[upper] >= SERIES_BELOW)
+    assert entry_loop._far_pairs(q) == pytest.approx(expected, abs=1e-12)
