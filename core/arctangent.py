@@ -7,7 +7,7 @@ Cephes' ``atan`` (S. L. Moshier: a rational approximation of degree 4/5 on
 |t| ≤ tan(π/8) after reduction by π/4 or π/2, relative error below 2e-16 on its own) with
 atan2's quadrant logic for y ≥ 0: at most 2 ulp from the correctly rounded angle
 (tests/core/test_arctangent.py, against mpmath), compiled into its callers and written
-with selects instead of branches, so that it vectorizes (:mod:`core.erf_lanes`).
+with selects instead of branches, so that it vectorizes (:mod:`core.lanes`).
 """
 
 from __future__ import annotations
@@ -61,3 +61,27 @@ def upper_angle(y: float, x: float) -> float:
     low = _PI_2_LOW if steep else (0.0 if flat else 0.5 * _PI_2_LOW)
     angle = base + (low + _small_atan(num / (den if den > 0.0 else 1.0)))
     return (math.pi - angle) + 2.0 * _PI_2_LOW if x < 0.0 else angle
+
+
+@numba.njit(inline="always")  # compiled into its callers (no cache entry of its own)
+def deficit_angle(delta: float) -> float:
+    """θ = arccos(1 − δ) for a cosine deficit δ ∈ [0, 2], as 2·atan2(√(δ/2), √((2 − δ)/2))
+    (both arguments accurate: no √ε loss near δ = 0 or 2; branch-free)."""
+    return 2.0 * upper_angle(math.sqrt(0.5 * delta), math.sqrt(0.5 * max(2.0 - delta, 0.0)))
+
+
+#: S(θ)/θ³ = Σ_{k≥1} (−1)^{k+1} 2k θ^{2k−2} / (2k+1)!  (k = 1 … 12)
+_S_SERIES = tuple((-1.0) ** (k + 1) * 2 * k / math.factorial(2 * k + 1) for k in range(1, 13))
+
+
+@numba.njit(inline="always")  # compiled into its callers (no cache entry of its own)
+def sin_minus_theta_cos(theta: float, delta: float) -> float:
+    """S(θ) = sin θ − θ cos θ at θ = arccos(1 − δ): by its series below θ = 1, else from
+    sin θ = √(δ(2 − δ)) and cos θ = 1 − δ (no cancellation there: S ≥ 0.3). Both are
+    formed and one selected (branch-free)."""
+    t2 = theta * theta
+    acc = 0.0
+    for k in range(len(_S_SERIES) - 1, -1, -1):
+        acc = acc * t2 + _S_SERIES[k]
+    closed = math.sqrt(delta * (2.0 - delta)) - theta * (1.0 - delta)
+    return closed if theta >= 1.0 else acc * t2 * theta

@@ -1,5 +1,5 @@
 """Per-point fields of the packed layer table of :mod:`core.entry_loop` (one row per point
-and layer; see its ``_diagonals``), shared with :mod:`core.erf_lanes`."""
+and layer; see its ``_diagonals``), shared with :mod:`core.lanes`."""
 
 #: √Σ_aa, Σ_aa, √V, √(V + β), √W, √Θ_aa, √P, √R, √(P + R) (V = σ_w²E[φ²], W = σ_w²E[φ'²],
 #: β = σ_b² at the layer's scale, P = V + β and R = W·Θ_aa at the common scale of Θ')

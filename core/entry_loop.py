@@ -11,10 +11,10 @@ the same recursion runs entry by entry instead:
 2. each pair (a, b) then runs all its layers in one ``prange`` loop over TILE × TILE
    blocks, a row's entries of a block (up to LANES) advanced together layer by layer,
    writing out only the requested depths. With x2 absent only a ≤ b is computed and
-   mirrored (the result is exactly symmetric). erf's layers whose variances are close
-   run those entries in SIMD lanes (:mod:`core.erf_lanes`, bit-for-bit the same); past
-   the snap of the diagonals, erf's layers are read from :mod:`core.settled_tail`'s
-   tables.
+   mirrored (the result is exactly symmetric). Layers at plain scales (for erf: where
+   most pairs' variances are close) run those entries in SIMD lanes (:mod:`core.lanes`,
+   bit-for-bit the same); past the snap of the diagonals, erf's layers are read from
+   :mod:`core.settled_tail`'s tables.
 
 Each entry carries its own deficit exponent (E = m·2^x), so no entry is flushed to zero by
 another entry's scale. The algebra is that of :func:`core.kernels.next_layer`: while the
@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 from core.activations import Activation
 from core.activations.base import Array
 from core.activations.closed_forms import ABRelu, Erf, _erf_norm_mismatch, erf_deficit_from
+from core.arctangent import deficit_angle, sin_minus_theta_cos
 from core.deficits import DIAGONAL_LIMIT, LOG10_2, SNAP_RTOL, DeviationPart, LayerState
 from core.entry_fields import (
     F_IP,
@@ -55,8 +56,6 @@ from core.entry_fields import (
     F_SVB,
     FIELDS,
 )
-from core.erf_lanes import WORK_ROWS as LANE_WORK_ROWS
-from core.erf_lanes import erf_lanes
 from core.erf_mismatch import (
     M_COEF,
     M_LIMIT,
@@ -70,6 +69,8 @@ from core.erf_mismatch import (
     rule_for,
     series_mismatch,
 )
+from core.lanes import TWO_PI, abrelu_lanes, erf_lanes
+from core.lanes import WORK_ROWS as LANE_WORK_ROWS
 from core.network import Network
 
 Integers = NDArray[np.integer[Any]]
@@ -97,9 +98,8 @@ MAX_POINT_LAYERS = 2**18
 #: side of the square blocks the pair loops run in
 TILE = 64
 #: entries of a row advanced together through the layers (independent dependency chains;
-#: core.erf_lanes' vector loops need a few times the vector width)
+#: core.lanes' vector loops need a few times the vector width)
 LANES = 64
-TWO_PI = 2.0 * math.pi
 
 
 def entry_kind(activation: Activation) -> tuple[int, float, float] | None:
@@ -118,31 +118,6 @@ def supported(network: Network, points: int, depth: int) -> bool:
 
 
 # --- scalar closed forms --------------------------------------------------------------
-
-
-@numba.njit(cache=True, inline="always")
-def _angle(delta: float) -> float:
-    """θ = arccos(1 − δ), δ ∈ [0, 2], without the √ε loss near δ = 0 or 2."""
-    if delta <= 1.0:
-        return 2.0 * math.asin(math.sqrt(0.5 * delta))
-    return math.pi - 2.0 * math.asin(math.sqrt(0.5 * max(2.0 - delta, 0.0)))
-
-
-#: S(θ)/θ³ = Σ_{k≥1} (−1)^{k+1} 2k θ^{2k−2} / (2k+1)!  (k = 1 … 12)
-_S_SERIES = np.array([(-1.0) ** (k + 1) * 2 * k / math.factorial(2 * k + 1) for k in range(1, 13)])
-
-
-@numba.njit(cache=True, inline="always")
-def _sin_minus_theta_cos(theta: float, delta: float) -> float:
-    """S(θ) = sin θ − θ cos θ at θ = arccos(1 − δ): by its series below θ = 1, else from
-    sin θ = √(δ(2 − δ)) and cos θ = 1 − δ (no cancellation there: S ≥ 0.3)."""
-    if theta >= 1.0:
-        return math.sqrt(delta * (2.0 - delta)) - theta * (1.0 - delta)
-    t2 = theta * theta
-    acc = 0.0
-    for k in range(_S_SERIES.size - 1, -1, -1):
-        acc = acc * t2 + _S_SERIES[k]
-    return acc * t2 * theta
 
 
 @numba.njit(cache=True, inline="always")
@@ -420,8 +395,8 @@ def _deficits(
 ) -> tuple[float, float]:
     """(√(V1V2) − E[φφ], √(W1W2) − E[φ'φ']) at cosine deficit d ∈ [0, 2]."""
     if kind == KIND_ABRELU:
-        theta = _angle(d)
-        gap = square_sum * math.pi * d - jump * _sin_minus_theta_cos(theta, d)
+        theta = deficit_angle(d)
+        gap = square_sum * math.pi * d - jump * sin_minus_theta_cos(theta, d)
         return root / TWO_PI * max(gap, 0.0), jump * theta / TWO_PI
     return _erf_deficits(ra, rb, mism, pa, pb, base, terms, d)
 
@@ -582,7 +557,7 @@ def _tail_entries(
         tabulated = dv >= delta_lin
         panel, x2 = 0, 0.0
         if tabulated:
-            theta = _angle(dv)
+            theta = deficit_angle(dv)
             v = math.log(theta) + theta
             panel = min(max(int((v - v_lo) / width), 0), panels - 1)
             x2 = 2.0 * (2.0 * (v - v_lo - panel * width) / width - 1.0)
@@ -684,7 +659,7 @@ def _run_group(
     dependency chains. ``bounds[slot, kernel]`` accumulates (min, max) of the exponents.
     At ``tail_layer`` the remaining slots are written from the settled-tail tables.
     At the layers with ``lane_layers`` set, consecutive column points run through
-    :func:`core.erf_lanes.erf_lanes` (``lane_table`` [depth, FIELDS, points], ``lane_mism``
+    :mod:`core.lanes` (``lane_table`` [depth, FIELDS, points], ``lane_mism``
     [width, points]: the table and mismatch fields transposed; ``lane_work`` [2 +
     LANE_WORK_ROWS, ≥ lanes], ``flag`` [≥ lanes]: its work space), the lanes it flags
     through :func:`_step`."""
@@ -730,7 +705,23 @@ def _run_group(
         beta, fs, ft = bias[layer], sigma_shift[layer], theta_shift[layer]
         shift_s, shift_t = rescale[layer + 1, 0], rescale[layer + 1, 1]
         vector = lane_layers[layer] != 0 and consecutive
-        if vector:
+        if vector and kind == KIND_ABRELU:
+            abrelu_lanes(
+                w2,
+                beta,
+                SMALLEST_NONLINEAR,
+                square_sum,
+                jump,
+                ra,
+                lane_table[layer],
+                points_b[0],
+                es,
+                et,
+                es_new,
+                et_new,
+                flag,
+            )
+        elif vector:
             erf_lanes(
                 w2,
                 beta,
@@ -1013,11 +1004,13 @@ def _far_pairs(q: Array) -> float:
 def _lane_layers(
     kind: int, table: Array, layout: Integers, sigma_shift: Integers, theta_shift: Integers
 ) -> Integers:
-    """1 at the layers run by :func:`core.erf_lanes.erf_lanes` (erf; variances positive and
-    not all equal, at most LANE_SCALAR_SHARE of the pairs with w past core.erf_mismatch's
-    SERIES_BELOW, whose lanes the scalar step redoes; Σ and Θ at one scale), else 0."""
+    """1 at the layers run in lanes (:mod:`core.lanes`), else 0: every layer of a relu-like
+    network whose Σ and Θ are at one scale; likewise for erf where the variances are
+    positive and not all equal, with at most LANE_SCALAR_SHARE of the pairs' w past
+    core.erf_mismatch's SERIES_BELOW (those lanes the scalar step redoes)."""
     lanes = np.zeros(layout.shape[0], np.uint8)
-    if kind != KIND_ERF:
+    if kind == KIND_ABRELU:
+        lanes[1:] = (sigma_shift[1:] == 0) & (theta_shift[1:] == 0)
         return lanes
     for layer in np.flatnonzero((layout[:, 1] > 0) & (sigma_shift == 0) & (theta_shift == 0)):
         q = table[:, layer, F_Q]

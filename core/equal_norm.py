@@ -41,6 +41,7 @@ import numpy as np
 
 from core import entry_loop
 from core.activations.base import Array
+from core.arctangent import deficit_angle
 from core.deficits import DeviationPart, LayerState, Track
 from core.entry_loop import TILE, Integers
 from core.kernels import NEAR_DUPLICATE, pair_deficit
@@ -152,14 +153,6 @@ def _clenshaw_at(coef: Array, points: Array, v_lo: float, width: float) -> Array
     for i in range(points.size):
         out[i] = _clenshaw(coef, points[i], v_lo, width)
     return out
-
-
-@numba.njit(cache=True)
-def _angle(delta: float) -> float:
-    """θ₀ = arccos(1 − δ) without the √ε loss near δ = 0 and 2."""
-    if delta <= 1.0:
-        return 2.0 * math.asin(math.sqrt(0.5 * delta))
-    return math.pi - 2.0 * math.asin(math.sqrt(0.5 * max(2.0 - delta, 0.0)))
 
 
 @numba.njit(inline="always")
@@ -284,7 +277,7 @@ def _evaluate(
                             out[layer, 1, b, a] = e1
                     continue
                 d = pair_deficit(x1, x2, gram, norms1, norms2, same, a, b, NEAR_DUPLICATE)
-                theta = _angle(d)
+                theta = deficit_angle(d)
                 u = math.log(theta) if theta > 0.0 else 0.0
                 index = -1
                 if 0.0 < d < low:

@@ -164,7 +164,7 @@ def point_fields(q: float, row: int, out: Array, work: Array) -> None:
     out[M_LIMIT] = RULES[row, 1] * min(-math.log(rho), 1.0)
 
 
-#: artanh and 1 − e^{−x} by their series below this argument (shared with core.erf_lanes)
+#: artanh and 1 − e^{−x} by their series below this argument (shared with core.lanes)
 SERIES_BELOW = 2.0**-4
 
 

@@ -259,7 +259,7 @@ def _erf_norm_mismatch(q1: float, q2: float, s: float, root_s: float) -> float:
 @numba.njit(cache=True, inline="always")
 def erf_angle(s: float, one_minus_s2: float, d: float) -> float:
     """arcsin(s) − arcsin(r), r = s(1 − d), at cosine deficit d ∈ [0, 2] given s and 1 − s²
-    (branch-free, so that core.erf_lanes vectorizes it)."""
+    (branch-free, so that core.lanes vectorizes it)."""
     r = s * (1.0 - d)
     s2_minus_r2 = s * s * d * (2.0 - d)
     root_s = math.sqrt(one_minus_s2)

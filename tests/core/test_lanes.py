@@ -1,4 +1,4 @@
-"""core.erf_lanes: the vectorized erf layers give bit-for-bit the scalar step's kernels."""
+"""core.lanes: the vectorized layers give bit-for-bit the scalar step's kernels."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from core import entry_loop
 from core.activations import get_activation
 from core.deficits import SNAP_RTOL
-from core.erf_lanes import WORK_ROWS, erf_lanes
 from core.erf_mismatch import SERIES_BELOW
 from core.kernels import input_cosine_deficits
+from core.lanes import WORK_ROWS, erf_lanes
 from core.network import Network
 from tests.core.spy import spy
 
@@ -32,13 +32,22 @@ def _states(network: Network, x1: np.ndarray, x2: np.ndarray, same: bool, depths
 
 
 @pytest.mark.parametrize(
-    "w2, b2, same",
-    [(1.5, 0.1, True), (1.5, 0.1, False), (0.8, 0.3, True), (4.0, 0.05, True)],
+    "name, w2, b2, same",
+    [
+        ("erf", 1.5, 0.1, True),
+        ("erf", 1.5, 0.1, False),
+        ("erf", 0.8, 0.3, True),
+        ("erf", 4.0, 0.05, True),
+        ("relu", 2.0, 0.1, True),
+        ("relu", 1.5, 0.0, False),
+        ("leaky_relu", 3.0, 0.2, True),
+        ("abs", 0.9, 0.05, True),
+    ],
 )
 def test_lane_layers_equal_the_scalar_step_bit_for_bit(
-    monkeypatch: pytest.MonkeyPatch, w2: float, b2: float, same: bool
+    monkeypatch: pytest.MonkeyPatch, name: str, w2: float, b2: float, same: bool
 ) -> None:
-    network = Network(get_activation("erf"), w2, b2, 60)
+    network = Network(get_activation(name), w2, b2, 60)
     x1 = _inputs(150, 1)
     x2 = x1 if same else _inputs(90, 2)
     depths = [1, 6, 12, 25, 60]

@@ -1,14 +1,14 @@
-"""One exact erf layer for a row of entries at once, in SIMD lanes (compiled entry loop).
+"""One exact layer for a row of entries at once, in SIMD lanes (compiled entry loop).
 
 :func:`core.entry_loop._step` advances one entry by one layer with branches (linear regime,
-exponents, norm-mismatch rules) and one division or square root after another: scalar code
-that runs at the speed of the divider. In the layers where none of those branches is taken
-— the erf layers whose variances differ by less than 2⁻⁴ relative, at plain scales —
-:func:`erf_lanes` computes the same formulas, in the same order, for the entries (a, b₀ + j)
-of one row as loops over j without branches (selects), which the compiler turns into
-vector instructions: the results are bit-for-bit those of ``_step``
-(tests/core/test_erf_lanes.py). Lanes where a branch would be taken are flagged and left to
-``_step``.
+exponents, erf's norm-mismatch rules) and one division or square root after another:
+scalar code that runs at the speed of the divider. In the layers where few entries take
+those branches — at plain scales; for erf, most pairs' variances within 2⁻⁴ relative —
+:func:`erf_lanes` and :func:`abrelu_lanes` (relu, leaky relu, abs) compute the same
+formulas, in the same order, for the entries (a, b₀ + j) of one row as loops over j
+without branches (selects), which the compiler turns into vector instructions: the
+results are bit-for-bit those of ``_step`` (tests/core/test_lanes.py). Lanes where a
+branch would be taken are flagged and left to ``_step``.
 
 The column points' table rows and mismatch fields are read from transposed copies
 (``[field, point]``) as contiguous slices, so that consecutive lanes read consecutive
@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from core.activations.base import Array
 from core.activations.closed_forms import erf_angle
+from core.arctangent import deficit_angle, sin_minus_theta_cos
 from core.entry_fields import (
     F_IP,
     F_Q,
@@ -54,6 +55,42 @@ Integers = NDArray[np.integer[Any]]
 
 #: rows of erf_lanes' work space
 WORK_ROWS = 5
+TWO_PI = 2.0 * math.pi
+
+
+@numba.njit(inline="always")  # compiled into its callers (no cache entry of its own)
+def _shared(
+    ra: Array,
+    rg: float,
+    sv: float,
+    svb: float,
+    sd: float,
+    rth: float,
+    sp: float,
+    sr: float,
+    st: float,
+    es: float,
+    et: float,
+    beta: float,
+    smallest_nonlinear: float,
+) -> tuple[float, float, float, float, float, float, bool]:
+    """The parts of ``_step`` every activation shares, for point a's row ``ra`` and b's
+    fields, at exponent 0 and Σ, Θ shifts 0: (√(Σ_aaΣ_bb), Σ's bias gap, Θ's norm mismatch,
+    √(Θ_aaΘ_bb) − E_Θ, √(Σ̇_aaΣ̇_bb), the cosine deficit d, whether d is in the linear
+    regime)."""
+    root = ra[F_RG] * rg
+    diff = ra[F_SV] - sv
+    gap_den = ra[F_SVB] * svb + ra[F_SV] * sv + beta
+    gap = beta * diff * diff / (gap_den if gap_den > 0.0 else 1.0)
+    cross = ra[F_SP] * sr - sp * ra[F_SR]
+    spread = ra[F_ST] * st + ra[F_SP] * sp + ra[F_SR] * sr
+    mismatch = cross * cross / (spread if spread > 0.0 else 1.0)
+    theta_ab = ra[F_RTH] * rth - et
+    dot_root = ra[F_SD] * sd
+    scaled = es / (root if root > 0.0 else 1.0)
+    scaled = scaled if root > 0.0 else 0.0
+    linear = 0.0 < scaled < smallest_nonlinear
+    return root, gap, mismatch, theta_ab, dot_root, min(max(scaled, 0.0), 2.0), linear
 
 
 @numba.njit(cache=True, error_model="numpy")
@@ -112,20 +149,10 @@ def erf_lanes(
     limit_b = lane_mism[base + M_LIMIT, first:last]
     for j in range(count):
         q2 = q2s[j]
-        root = ra[F_RG] * rg[j]
-        diff = ra[F_SV] - sv[j]
-        gap_den = ra[F_SVB] * svb[j] + ra[F_SV] * sv[j] + beta
-        gap = beta * diff * diff / (gap_den if gap_den > 0.0 else 1.0)
-        cross = ra[F_SP] * sr[j] - sp[j] * ra[F_SR]
-        spread_t = ra[F_ST] * st[j] + ra[F_SP] * sp[j] + ra[F_SR] * sr[j]
-        mismatch_t = cross * cross / (spread_t if spread_t > 0.0 else 1.0)
-        theta_e = et[j]
-        theta_ab = ra[F_RTH] * rth[j] - theta_e
-        dot_root = ra[F_SD] * sd[j]
-        scaled = es[j] / (root if root > 0.0 else 1.0)
-        scaled = scaled if root > 0.0 else 0.0
-        linear = 0.0 < scaled < smallest_nonlinear
-        d = min(max(scaled, 0.0), 2.0)
+        _, gap, mismatch_t, theta_ab, dot_root, d, linear = _shared(
+            ra, rg[j], sv[j], svb[j], sd[j], rth[j], sp[j], sr[j], st[j], es[j], et[j], beta,
+            smallest_nonlinear,
+        )  # fmt: skip
         # core.entry_loop._erf_deficits
         s = ra[F_SRHO] * srho[j]
         d0 = 1.0 + 2.0 * q1 + 2.0 * q2
@@ -148,7 +175,7 @@ def erf_lanes(
         derivative = (4.0 / math.pi) * gap_d / (root_w * root_d * (root_d + root_w))
         # core.entry_loop._step, fs = ft = 0
         e_sigma = w2 * value + gap
-        total = e_sigma + dot_root * theta_e + theta_ab * w2 * derivative + mismatch_t
+        total = e_sigma + dot_root * et[j] + theta_ab * w2 * derivative + mismatch_t
         es_new[j] = e_sigma
         et_new[j] = max(total, 0.0)
         limit_j = limit_b[j]
@@ -157,3 +184,44 @@ def erf_lanes(
             unequal and (w_[j] >= SERIES_BELOW or not s > 0.0 or k > limit or not x < SERIES_BELOW)
         )
         flag[j] = 1 if away else 0
+
+
+@numba.njit(cache=True, error_model="numpy")
+def abrelu_lanes(
+    w2: float,
+    beta: float,
+    smallest_nonlinear: float,
+    square_sum: float,
+    jump: float,
+    ra: Array,
+    lane_rows: Array,
+    first: int,
+    es: Array,
+    et: Array,
+    es_new: Array,
+    et_new: Array,
+    flag: Integers,
+) -> None:
+    """As :func:`erf_lanes`, for φ = a·relu(x) − b·relu(−x) (``square_sum`` = a² + b²,
+    ``jump`` = (a − b)²; core.entry_loop._deficits' ABRelu forms); ``flag[j]`` is set
+    where d is in the linear regime."""
+    count = es.size
+    last = first + count
+    rg, sv = lane_rows[F_RG, first:last], lane_rows[F_SV, first:last]
+    svb, sd = lane_rows[F_SVB, first:last], lane_rows[F_SD, first:last]
+    rth, sp = lane_rows[F_RTH, first:last], lane_rows[F_SP, first:last]
+    sr, st = lane_rows[F_SR, first:last], lane_rows[F_ST, first:last]
+    for j in range(count):
+        root, gap, mismatch_t, theta_ab, dot_root, d, linear = _shared(
+            ra, rg[j], sv[j], svb[j], sd[j], rth[j], sp[j], sr[j], st[j], es[j], et[j], beta,
+            smallest_nonlinear,
+        )  # fmt: skip
+        theta = deficit_angle(d)
+        spread = square_sum * math.pi * d - jump * sin_minus_theta_cos(theta, d)
+        value = root / TWO_PI * max(spread, 0.0)
+        derivative = jump * theta / TWO_PI
+        e_sigma = w2 * value + gap
+        total = e_sigma + dot_root * et[j] + theta_ab * w2 * derivative + mismatch_t
+        es_new[j] = e_sigma
+        et_new[j] = max(total, 0.0)
+        flag[j] = 1 if linear else 0
