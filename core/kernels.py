@@ -51,7 +51,7 @@ from core.activations.base import Array
 from core.blas import one_blas_thread
 from core.deficits import DeviationPart, LayerState, Track, combine, normalised, snapped
 from core.entry_loop import Integers
-from core.errors import InvalidInputError
+from core.errors import InvalidInputError, NumericalError
 from core.fused_layer import fused_deficits
 from core.network import Network
 
@@ -86,6 +86,26 @@ class KernelResult:
             "ntk_log10_scale": self.ntk_log10_scale,
             "method": self.method,
         }
+
+
+def _check_range(out: dict[str, Array | None], depths: list[int], network: Network) -> None:
+    """A kernel that left float64's range raises :class:`NumericalError` (no NaN or inf is
+    returned). The log-scales carry Σ's diagonal only for scale-free activations (relu-like,
+    identity); others leave the range where their variances do (gelu deep in the chaotic
+    phase, q past ~1e308; erf in the ordered phase with σ_b² = 0, q below ~1e-308)."""
+    for name, stack in out.items():
+        if stack is None:
+            continue
+        finite = np.isfinite(stack).reshape(stack.shape[0], -1).all(axis=1)
+        if not finite.all():
+            depth = depths[int(np.argmin(finite))]
+            raise NumericalError(
+                f"the {name.upper()} at depth {depth} leaves float64's range: "
+                f"{network.activation.name}'s variances pass ~1e±308 and, as it is not "
+                "scale-free, no log-scale carries them; ask for smaller depths or variances "
+                "closer to the order-to-chaos line",
+                field="depths",
+            )
 
 
 def compute_kernels(
@@ -133,6 +153,7 @@ def compute_kernels(
                 factor = 10.0**p.log10_deficit_scale
                 _dense(p.g1, p.g2, p.deficit, factor, same, blocks, stack[layer])
             out[name] = stack
+    _check_range(out, checked_depths, network)
     return KernelResult(
         depths=checked_depths,
         nngp=out["nngp"],
