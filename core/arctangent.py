@@ -68,20 +68,3 @@ def deficit_angle(delta: float) -> float:
     """θ = arccos(1 − δ) for a cosine deficit δ ∈ [0, 2], as 2·atan2(√(δ/2), √((2 − δ)/2))
     (both arguments accurate: no √ε loss near δ = 0 or 2; branch-free)."""
     return 2.0 * upper_angle(math.sqrt(0.5 * delta), math.sqrt(0.5 * max(2.0 - delta, 0.0)))
-
-
-#: S(θ)/θ³ = Σ_{k≥1} (−1)^{k+1} 2k θ^{2k−2} / (2k+1)!  (k = 1 … 12)
-_S_SERIES = tuple((-1.0) ** (k + 1) * 2 * k / math.factorial(2 * k + 1) for k in range(1, 13))
-
-
-@numba.njit(inline="always")  # compiled into its callers (no cache entry of its own)
-def sin_minus_theta_cos(theta: float, delta: float) -> float:
-    """S(θ) = sin θ − θ cos θ at θ = arccos(1 − δ): by its series below θ = 1, else from
-    sin θ = √(δ(2 − δ)) and cos θ = 1 − δ (no cancellation there: S ≥ 0.3). Both are
-    formed and one selected (branch-free)."""
-    t2 = theta * theta
-    acc = 0.0
-    for k in range(len(_S_SERIES) - 1, -1, -1):
-        acc = acc * t2 + _S_SERIES[k]
-    closed = math.sqrt(delta * (2.0 - delta)) - theta * (1.0 - delta)
-    return closed if theta >= 1.0 else acc * t2 * theta

@@ -36,9 +36,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from core.activations import Activation
-from core.activations.base import Array
+from core.activations.base import Array, sin_minus_theta_cos_at
 from core.activations.closed_forms import ABRelu, Erf, _erf_norm_mismatch, erf_deficit_from
-from core.arctangent import deficit_angle, sin_minus_theta_cos
+from core.arctangent import deficit_angle
 from core.deficits import DIAGONAL_LIMIT, LOG10_2, SNAP_RTOL, DeviationPart, LayerState
 from core.entry_fields import (
     F_IP,
@@ -396,7 +396,7 @@ def _deficits(
     """(√(V1V2) − E[φφ], √(W1W2) − E[φ'φ']) at cosine deficit d ∈ [0, 2]."""
     if kind == KIND_ABRELU:
         theta = deficit_angle(d)
-        gap = square_sum * math.pi * d - jump * sin_minus_theta_cos(theta, d)
+        gap = square_sum * math.pi * d - jump * sin_minus_theta_cos_at(theta, d)
         return root / TWO_PI * max(gap, 0.0), jump * theta / TWO_PI
     return _erf_deficits(ra, rb, mism, pa, pb, base, terms, d)
 
@@ -1107,8 +1107,11 @@ def entry_states(
         )
         tail_args = (tail.layer, slots[tail.depths], tail.coef, *tail_scales, tail.grid)
     lane_layers = _lane_layers(kind, table, layout, sigma_shift, theta_shift)
-    lane_table = np.ascontiguousarray(table.transpose(1, 2, 0))
-    lane_mism = np.ascontiguousarray(mism.T)
+    if lane_layers.any():  # the transposed copies the lanes read
+        lane_table = np.ascontiguousarray(table.transpose(1, 2, 0))
+        lane_mism = np.ascontiguousarray(mism.T)
+    else:
+        lane_table, lane_mism = np.zeros((1, 1, 1)), np.zeros((1, 1))
     out_m = np.empty((len(depths), 2, n1, n2))
     out_x = np.empty((len(depths), 2, n1, n2), np.int32)
     blocks = tiles(n1, n2, same)

@@ -24,9 +24,9 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from core.activations.base import Array
+from core.activations.base import Array, sin_minus_theta_cos_at
 from core.activations.closed_forms import erf_angle
-from core.arctangent import deficit_angle, sin_minus_theta_cos
+from core.arctangent import deficit_angle
 from core.entry_fields import (
     F_IP,
     F_Q,
@@ -217,7 +217,7 @@ def abrelu_lanes(
             smallest_nonlinear,
         )  # fmt: skip
         theta = deficit_angle(d)
-        spread = square_sum * math.pi * d - jump * sin_minus_theta_cos(theta, d)
+        spread = square_sum * math.pi * d - jump * sin_minus_theta_cos_at(theta, d)
         value = root / TWO_PI * max(spread, 0.0)
         derivative = jump * theta / TWO_PI
         e_sigma = w2 * value + gap

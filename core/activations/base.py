@@ -179,13 +179,24 @@ def angle_from_deficits(minus: float, plus: float) -> float:
 _S_SERIES = np.array([(-1.0) ** (k + 1) * 2 * k / math.factorial(2 * k + 1) for k in range(1, 13)])
 
 
-@numba.njit(cache=True)
-def _s_small(theta: float) -> float:
+@numba.njit(inline="always")  # compiled into its callers (no cache entry of its own)
+def s_series(theta: float) -> float:
+    """S(θ) = sin θ − θ cos θ by its series (12 terms: 1e-17 relative at θ = 1)."""
     t2 = theta * theta
     acc = 0.0
     for k in range(_S_SERIES.size - 1, -1, -1):
         acc = acc * t2 + _S_SERIES[k]
     return acc * t2 * theta
+
+
+@numba.njit(inline="always")  # compiled into its callers (no cache entry of its own)
+def sin_minus_theta_cos_at(theta: float, delta: float) -> float:
+    """S(θ) = sin θ − θ cos θ at θ = arccos(1 − δ): by its series below θ = 1, else from
+    sin θ = √(δ(2 − δ)) and cos θ = 1 − δ (no cancellation there: S ≥ 0.3). Both are
+    formed and one selected (branch-free)."""
+    series = s_series(theta)
+    closed = math.sqrt(delta * (2.0 - delta)) - theta * (1.0 - delta)
+    return closed if theta >= 1.0 else series
 
 
 @numba.vectorize(["float64(float64)"], cache=True)
@@ -196,4 +207,4 @@ def sin_minus_theta_cos(theta: float) -> float:
     """
     if theta >= 1.0:
         return math.sin(theta) - theta * math.cos(theta)
-    return _s_small(theta)
+    return s_series(theta)
