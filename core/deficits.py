@@ -52,6 +52,11 @@ class Track:
                 self.t -= exponent
         self.e, self.t = normalised(self.e, self.t)
 
+    def unscaled(self) -> Track:
+        """The same kernel with s = 0 (inf or 0 where it leaves float64's range)."""
+        e, t = normalised(self.e, self.t + self.s)
+        return Track(np.ldexp(self.g1, self.s), np.ldexp(self.g2, self.s), e, 0, t)
+
     def dense(self) -> Array:
         """K / 2^s."""
         return np.sqrt(self.g1)[:, None] * np.sqrt(self.g2)[None, :] - np.ldexp(self.e, self.t)
@@ -67,7 +72,7 @@ def snapped(g1: Array, g2: Array) -> tuple[Array, Array]:
     """(g1, g2) with values within SNAP_RTOL of a smaller one replaced by it."""
     values = np.concatenate([g1, g2])
     low, high = values.min(), values.max()
-    if low == high:
+    if low == high or not math.isfinite(high):  # nothing to snap, or past float64's range
         return g1, g2
     if high - low <= SNAP_RTOL * abs(high):
         return np.full_like(g1, low), np.full_like(g2, low)

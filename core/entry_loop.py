@@ -39,6 +39,7 @@ from core.activations import Activation
 from core.activations.base import Array, sin_minus_theta_cos_at
 from core.activations.closed_forms import ABRelu, Erf, _erf_norm_mismatch, erf_deficit_from
 from core.arctangent import deficit_angle
+from core.asymptotes import SMALL
 from core.deficits import DIAGONAL_LIMIT, LOG10_2, SNAP_RTOL, DeviationPart, LayerState
 from core.entry_fields import (
     F_IP,
@@ -112,9 +113,32 @@ def entry_kind(activation: Activation) -> tuple[int, float, float] | None:
     return None
 
 
-def supported(network: Network, points: int, depth: int) -> bool:
-    """True when :func:`entry_states` handles this network and problem size."""
-    return entry_kind(network.activation) is not None and points * depth <= MAX_POINT_LAYERS
+def supported(network: Network, points: int, depth: int, largest: float) -> bool:
+    """True when :func:`entry_states` handles this network and problem size (``largest``:
+    the largest first-layer variance). Not for erf layers that would run on erf's linear
+    limit (:mod:`core.asymptotes`: every variance below 2^SMALL, as in the ordered phase
+    with σ_b² = 0), which only the numpy layers switch to."""
+    found = entry_kind(network.activation)
+    if found is None or points * depth > MAX_POINT_LAYERS:
+        return False
+    threshold = math.ldexp(1.0, SMALL - 1)  # frexp exponent < SMALL
+    return found[0] != KIND_ERF or not _falls_below(
+        network.sigma_w2, network.sigma_b2, largest, depth, threshold
+    )
+
+
+@numba.njit(cache=True)
+def _falls_below(w2: float, b2: float, q: float, depth: int, threshold: float) -> bool:
+    """Whether erf's variance map q ↦ w2·V(q) + b2 from q reaches below ``threshold``
+    within ``depth`` layers (V increases: the largest variance stays the largest)."""
+    for _ in range(depth):
+        if q < threshold:
+            return True
+        following = w2 * _variances(KIND_ERF, 0.0, q)[0] + b2
+        if following == q:
+            return False
+        q = following
+    return False
 
 
 # --- scalar closed forms --------------------------------------------------------------

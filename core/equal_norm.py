@@ -416,7 +416,7 @@ def equal_norm_evaluation(
     sq = float(np.mean(np.einsum("ij,ij->i", x1, x1)))
     a = network.first_sigma_w2 * sq / d
     q = a + network.first_sigma_b2
-    compiled = entry_loop.supported(network, 2, depths[-1])
+    compiled = entry_loop.supported(network, 2, depths[-1], q)
     for panels in PANELS:
         first, last = _panel_range(theta_lo, theta_hi, panels)
         nodes, checks, v_lo, width = _chebyshev_nodes(panels)

@@ -48,6 +48,7 @@ import numpy as np
 from core import entry_loop
 from core.activations import Activation
 from core.activations.base import Array
+from core.asymptotes import LARGE, SMALL, layer_activation, variance_exponents
 from core.blas import one_blas_thread
 from core.deficits import DeviationPart, LayerState, Track, combine, normalised, snapped
 from core.entry_loop import Integers
@@ -64,6 +65,10 @@ LINEAR_BELOW = -500
 #: input pairs with 1 − cos below this get their angle from ‖x̂ − x̂'‖ (no Gram cancellation)
 NEAR_DUPLICATE = 1e-6
 KERNELS = ("nngp", "ntk")
+LIMIT_NOTE = (
+    f"layers whose variances all lie past 2^{LARGE} (or below 2^{SMALL}) run on the "
+    "activation's scale-free limit, equal to float64 resolution there"
+)
 
 
 @dataclass(frozen=True)
@@ -90,9 +95,10 @@ class KernelResult:
 
 def _check_range(out: dict[str, Array | None], depths: list[int], network: Network) -> None:
     """A kernel that left float64's range raises :class:`NumericalError` (no NaN or inf is
-    returned). The log-scales carry Σ's diagonal only for scale-free activations (relu-like,
-    identity); others leave the range where their variances do (gelu deep in the chaotic
-    phase, q past ~1e308; erf in the ordered phase with σ_b² = 0, q below ~1e-308)."""
+    returned). Log-scales carry every kernel of a scale-free activation, and of the others
+    once all variances are past their scale-free limits (:mod:`core.asymptotes`); what is
+    left are variances on both sides of that limit with some out of float64's reach (inputs
+    of norms 1e-30 and 1e30 in gelu's chaotic phase)."""
     for name, stack in out.items():
         if stack is None:
             continue
@@ -101,9 +107,9 @@ def _check_range(out: dict[str, Array | None], depths: list[int], network: Netwo
             depth = depths[int(np.argmin(finite))]
             raise NumericalError(
                 f"the {name.upper()} at depth {depth} leaves float64's range: "
-                f"{network.activation.name}'s variances pass ~1e±308 and, as it is not "
-                "scale-free, no log-scale carries them; ask for smaller depths or variances "
-                "closer to the order-to-chaos line",
+                f"{network.activation.name}'s variances there span from within its own map's "
+                "reach to past float64's, so neither it nor its scale-free limit serves the "
+                "layer; ask for smaller depths or inputs of closer norms",
                 field="depths",
             )
 
@@ -363,7 +369,7 @@ def first_layer(network: Network, x1: Array, x2: Array, same: bool) -> Track:
     angular = np.sqrt(a1[:, None] * a2[None, :]) * delta
     deficit = angular + _bias_mismatch(a1[:, None], a2[None, :], b2)
     track = Track(a1 + b2, a2 + b2, deficit, 0, 0)
-    track.normalise(diagonal=homogeneous(network.activation))
+    track.normalise(diagonal=homogeneous(limit_at(network.activation, track)))
     return track
 
 
@@ -377,9 +383,18 @@ def homogeneous(activation: Activation) -> bool:
     return isinstance(activation, ABRelu | Identity)
 
 
+def limit_at(activation: Activation, sigma: Track) -> Activation:
+    """The activation a layer with input kernel Σ runs with (:mod:`core.asymptotes`)."""
+    return layer_activation(activation, *variance_exponents(sigma.g1, sigma.g2, sigma.s))
+
+
 def next_layer(network: Network, sigma: Track, theta: Track) -> tuple[Track, Track]:
-    """(Σˡ, Θˡ) → (Σˡ⁺¹, Θˡ⁺¹), all in deviation form (formulas in the module doc)."""
-    act = network.activation
+    """(Σˡ, Θˡ) → (Σˡ⁺¹, Θˡ⁺¹), all in deviation form (formulas in the module doc); past
+    the activation's extreme variances with its scale-free limit (:mod:`core.asymptotes`).
+    """
+    act = limit_at(network.activation, sigma)
+    if sigma.s != 0 and not homogeneous(act):  # back from a limit: true variances again
+        sigma = sigma.unscaled()
     w2 = network.sigma_w2
     bias = math.ldexp(network.sigma_b2, -sigma.s)
     q1, q2 = sigma.g1[:, None], sigma.g2[None, :]
@@ -447,7 +462,7 @@ def next_layer(network: Network, sigma: Track, theta: Track) -> tuple[Track, Tra
     new_theta = Track(p1 + r1, p2 + r2, np.maximum(e_theta, 0.0), top, t_theta)
     new_sigma.g1, new_sigma.g2 = snapped(new_sigma.g1, new_sigma.g2)
     new_theta.g1, new_theta.g2 = snapped(new_theta.g1, new_theta.g2)
-    new_sigma.normalise(diagonal=homogeneous(act))
+    new_sigma.normalise(diagonal=homogeneous(limit_at(network.activation, new_sigma)))
     new_theta.normalise()
     return new_sigma, new_theta
 
@@ -465,25 +480,32 @@ def _per_entry_states(
     (entry-major and compiled where :mod:`core.entry_loop` applies, which appends to
     ``notes`` when it tabulates the layers past the snap of the diagonals)."""
     points = x1.shape[0] + (0 if same else x2.shape[0])
-    if entry_loop.supported(network, points, depths[-1]):
-        d = x1.shape[1]
-        a1 = network.first_sigma_w2 * np.einsum("ij,ij->i", x1, x1) / d
-        a2 = a1 if same else network.first_sigma_w2 * np.einsum("ij,ij->i", x2, x2) / d
+    d = x1.shape[1]
+    a1 = network.first_sigma_w2 * np.einsum("ij,ij->i", x1, x1) / d
+    a2 = a1 if same else network.first_sigma_w2 * np.einsum("ij,ij->i", x2, x2) / d
+    largest = max(a1.max(), a2.max()) + network.first_sigma_b2
+    if entry_loop.supported(network, points, depths[-1], largest):
         delta = input_cosine_deficits(x1, x2, same)
         return entry_loop.entry_states(network, a1, a2, delta, same, depths, progress, notes)
     sigma = first_layer(network, x1, x2, same)
     theta = Track(sigma.g1.copy(), sigma.g2.copy(), sigma.e.copy(), sigma.s, sigma.t)
-    return run_layers(network, sigma, theta, depths, progress)
+    return run_layers(network, sigma, theta, depths, progress, notes)
 
 
 def run_layers(
-    network: Network, sigma: Track, theta: Track, depths: list[int], progress: Progress
+    network: Network,
+    sigma: Track,
+    theta: Track,
+    depths: list[int],
+    progress: Progress,
+    notes: list[str] | None = None,
 ) -> list[LayerState]:
     """Iterate from depth 1 to max(depths), recording a LayerState at each requested depth.
 
     Once Σ's diagonal sits exactly on its fixed point and its deficit is in the linear
     regime, the remaining layers up to the next requested depth run compiled
-    (:mod:`core.steady_layers`).
+    (:mod:`core.steady_layers`). ``notes`` receives a line for the method when some layers
+    run on the activation's scale-free limit (:mod:`core.asymptotes`).
     """
     states: list[LayerState] = []
     last = depths[-1]
@@ -500,6 +522,9 @@ def run_layers(
         if depth == last:
             return states
         target = min(d for d in depths if d > depth)
+        if notes is not None and limit_at(network.activation, sigma) is not network.activation:
+            notes.append(LIMIT_NOTE)
+            notes = None
         new_sigma, new_theta = next_layer(network, sigma, theta)
         depth += 1
         mode = _steady_mode(sigma, new_sigma) if target - depth > 8 else None
@@ -534,7 +559,7 @@ def _jump(
     """``count`` steady layers at once (:func:`next_layer` with Σ fixed or linear)."""
     from core.steady_layers import steady_layers
 
-    act = network.activation
+    act = limit_at(network.activation, sigma)
     w2 = network.sigma_w2
     q1, q2 = sigma.g1[:, None], sigma.g2[None, :]
     root = np.sqrt(q1) * np.sqrt(q2)

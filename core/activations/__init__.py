@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.activations import smooth
-from core.activations.base import Activation, ActivationInfo, ParameterInfo
+from core.activations.base import Activation, ActivationInfo, Limits, ParameterInfo
 from core.activations.closed_forms import ABRelu, Cos, Erf, Identity, Sin
 from core.activations.gelu import Gelu
 from core.activations.large_variance import SigmoidLarge, TanhLarge
@@ -42,6 +42,9 @@ _ALPHA = ParameterInfo("alpha", 0.01, -1.0, 1.0, "slope for x < 0")
 _A = ParameterInfo("a", 0.0, -10.0, 10.0, "slope for x < 0")
 _B = ParameterInfo("b", 1.0, -10.0, 10.0, "slope for x >= 0")
 
+#: φ → relu as q → ∞ (φ − relu bounded and localised)
+_RELU_ABOVE = (0.0, 1.0)
+
 _REGISTRY: dict[str, _Entry] = {
     "identity": _Entry(lambda p: Identity("identity", p), (), True, "φ(x) = x"),
     "relu": _Entry(lambda p: ABRelu("relu", p, a=0.0, b=1.0), (), True, "φ(x) = max(x, 0)"),
@@ -58,16 +61,30 @@ _REGISTRY: dict[str, _Entry] = {
         True,
         "φ(x) = b·x for x ≥ 0, a·x for x < 0",
     ),
-    "erf": _Entry(lambda p: Erf("erf", p), (), True, "φ(x) = erf(x)"),
+    "erf": _Entry(
+        lambda p: Erf("erf", p, limits=Limits(small=2.0 / math.sqrt(math.pi))),
+        (),
+        True,
+        "φ(x) = erf(x)",
+    ),
     "sin": _Entry(
-        lambda p: Sin("sin", p), (), True, "φ(x) = sin(x); E[φ(u)φ(v)] = e^(−(q1+q2)/2)·sinh(q12)"
+        lambda p: Sin("sin", p, limits=Limits(small=1.0)),
+        (),
+        True,
+        "φ(x) = sin(x); E[φ(u)φ(v)] = e^(−(q1+q2)/2)·sinh(q12)",
     ),
     "cos": _Entry(
         lambda p: Cos("cos", p), (), True, "φ(x) = cos(x); E[φ(u)φ(v)] = e^(−(q1+q2)/2)·cosh(q12)"
     ),
     "tanh": _Entry(
         lambda p: Numerical(
-            "tanh", p, False, smooth.QUADRATURE_LARGE, *smooth.TANH, large=TanhLarge()
+            "tanh",
+            p,
+            False,
+            smooth.QUADRATURE_LARGE,
+            *smooth.TANH,
+            large=TanhLarge(),
+            limits=Limits(small=1.0),
         ),
         (),
         False,
@@ -82,19 +99,33 @@ _REGISTRY: dict[str, _Entry] = {
         "φ(x) = 1/(1 + e^(−x))",
     ),
     "softplus": _Entry(
-        lambda p: Numerical("softplus", p, False, smooth.QUADRATURE, *smooth.SOFTPLUS),
+        lambda p: Numerical(
+            "softplus",
+            p,
+            False,
+            smooth.QUADRATURE,
+            *smooth.SOFTPLUS,
+            limits=Limits(large=_RELU_ABOVE),
+        ),
         (),
         False,
         "φ(x) = log(1 + e^x)",
     ),
     "silu": _Entry(
-        lambda p: Numerical("silu", p, False, smooth.QUADRATURE, *smooth.SILU),
+        lambda p: Numerical(
+            "silu",
+            p,
+            False,
+            smooth.QUADRATURE,
+            *smooth.SILU,
+            limits=Limits(large=_RELU_ABOVE, small=0.5),
+        ),
         (),
         False,
         "φ(x) = x/(1 + e^(−x)) (swish)",
     ),
     "gelu": _Entry(
-        lambda p: Gelu("gelu", p),
+        lambda p: Gelu("gelu", p, limits=Limits(large=_RELU_ABOVE, small=0.5)),
         (),
         True,
         "φ(x) = x·Φ(x), Φ the standard normal CDF (exact gelu, not the tanh approximation)",

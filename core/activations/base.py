@@ -66,13 +66,26 @@ class ActivationInfo:
         }
 
 
+@dataclass(frozen=True)
+class Limits:
+    """φ's positively homogeneous limits at extreme variances (used by :mod:`core.asymptotes`).
+
+    ``large`` (a, b): φ(√q z)/√q → a·z (z < 0), b·z (z ≥ 0) as q → ∞, with φ minus that
+    limit bounded and localised (gelu, silu, softplus: relu, (0, 1)); ``small`` φ'(0), for
+    φ(0) = 0 and φ smooth at 0: φ(x) = φ'(0)·x + O(x²) as q → 0. None: no such limit.
+    """
+
+    large: tuple[float, float] | None = None
+    small: float | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class Activation(ABC):
     """An activation φ with the Gaussian expectations the kernel recursion needs.
 
     ``name`` and ``params`` identify it (``params`` are the registry parameters, e.g.
     ``{"alpha": 0.1}``); ``closed_form`` says whether the expectations are analytic or
-    numerical (then ``quadrature`` names the rule).
+    numerical (then ``quadrature`` names the rule); ``limits`` its scale-free limits.
     """
 
     name: str
@@ -80,6 +93,7 @@ class Activation(ABC):
 
     closed_form: bool = True
     quadrature: str = "closed form"
+    limits: Limits = field(default=Limits(), kw_only=True, repr=False)
 
     def spec(self) -> dict[str, object]:
         """The canonical plain-data spec: ``{"name": ..., **params}``."""

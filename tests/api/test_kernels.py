@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 from scipy.linalg import expm
 
+from core.activations import get_activation
+from core.kernels import compute_kernels
+from core.network import Network
 from service.tasks import FIGURE_DEPTHS, FIGURE_INFINITE_DEPTH, figure_depths
 
 pytestmark = pytest.mark.anyio
@@ -58,6 +61,23 @@ async def test_kernels_match_the_closed_form(api_client: httpx.AsyncClient) -> N
         scale_ntk = 10.0 ** data["ntk_log10_scale"][i]
         np.testing.assert_allclose(np.array(data["nngp"][i]) * scale_nngp, nngp, rtol=1e-12)
         np.testing.assert_allclose(np.array(data["ntk"][i]) * scale_ntk, ntk, rtol=1e-12)
+
+
+async def test_kernels_past_float64s_range_come_back_scaled(api_client: httpx.AsyncClient) -> None:
+    """gelu deep in the chaotic phase (σ_w² = 1000: Σ ~ 1e400 at depth 150): a 200, finite
+    arrays, and log10 scales that carry the rest: the core's numbers, which
+    tests/core/test_asymptotes.py checks against mpmath."""
+    net = {"activation": "gelu", "sigma_w2": 1000.0, "sigma_b2": 0.5, "depth": 150}
+    response = await api_client.post("/v1/kernels", json={"network": net, "x1": X.tolist()})
+    assert response.status_code == 200, response.text
+    data = response.json()
+    nngp = np.array(data["nngp"][0])
+    assert np.log10(np.abs(nngp).max()) + data["nngp_log10_scale"][0] > 350
+    assert "scale-free limit" in data["method"]
+    core = compute_kernels(Network(get_activation("gelu"), 1000.0, 0.5, 150), X)
+    np.testing.assert_array_equal(nngp, core.nngp[0])
+    np.testing.assert_array_equal(np.array(data["ntk"][0]), core.ntk[0])
+    assert data["ntk_log10_scale"] == core.ntk_log10_scale.tolist()
 
 
 async def test_kernels_subset_npz_round_trip_and_cache(api_client: httpx.AsyncClient) -> None:
