@@ -19,6 +19,7 @@ from core.activations.closed_forms import ABRelu, Cos, Erf, Identity, Sin
 from core.activations.gelu import Gelu
 from core.activations.large_variance import SigmoidLarge, TanhLarge
 from core.activations.numerical import Numerical
+from core.activations.smooth_relu_large import SILU, SOFTPLUS, SmoothReluLarge
 from core.errors import UnknownActivationError
 
 __all__ = [
@@ -103,8 +104,9 @@ _REGISTRY: dict[str, _Entry] = {
             "softplus",
             p,
             False,
-            smooth.QUADRATURE,
+            smooth.QUADRATURE_SMOOTH_RELU,
             *smooth.SOFTPLUS,
+            large=SmoothReluLarge(SOFTPLUS),
             limits=Limits(large=_RELU_ABOVE),
         ),
         (),
@@ -116,8 +118,9 @@ _REGISTRY: dict[str, _Entry] = {
             "silu",
             p,
             False,
-            smooth.QUADRATURE,
+            smooth.QUADRATURE_SMOOTH_RELU,
             *smooth.SILU,
+            large=SmoothReluLarge(SILU),
             limits=Limits(large=_RELU_ABOVE, small=0.5),
         ),
         (),

@@ -113,9 +113,8 @@ def _lattice() -> Array:
 def _conditional(kind: int, m: float, sigma: float, table: Array) -> float:
     """E[f(m + σZ)] for a localised f (kind as in :func:`_local`).
 
-    σ ≤ 2H: trapezoidal in Z with step ½. Otherwise trapezoidal on the fixed lattice k·H
-    (f tabulated once), the Gaussian weights by the recurrence w_{k±1} = w_k·r±, r± ← r±·e^{−H²/σ²}
-    from the lattice point nearest m (no exponential per node).
+    σ ≤ 2H: trapezoidal in Z with step ½. Otherwise :func:`lattice_conditional` on the
+    fixed lattice k·H (f tabulated once).
     """
     if sigma < 1e-300:
         return _local(kind, m)
@@ -129,31 +128,40 @@ def _conditional(kind: int, m: float, sigma: float, table: Array) -> float:
             z = j * 0.5
             acc += math.exp(-0.5 * z * z) * _local(kind, m + sigma * z)
         return acc * 0.5 * _INV_SQRT_2PI
-    centre = min(max(round(m / H), -SPAN), SPAN)
-    lo = max(-SPAN, math.ceil((m - Z_CUT * sigma) / H))
-    hi = min(SPAN, math.floor((m + Z_CUT * sigma) / H))
+    return lattice_conditional(table[kind], SPAN, H, m, sigma)
+
+
+@numba.njit(cache=True)
+def lattice_conditional(row: Array, span: int, step: float, m: float, sigma: float) -> float:
+    """E[f(m + σZ)] for a localised f tabulated on the lattice x_k = k·step, |k| ≤ span
+    (row[k + span]; f = 0 beyond), σ > 0: the trapezoidal rule on the lattice, the Gaussian
+    weights by the recurrence w_{k±1} = w_k·r±, r± ← r±·e^{−step²/σ²} from the lattice
+    point nearest m (no exponential per node)."""
+    centre = min(max(round(m / step), -span), span)
+    lo = max(-span, math.ceil((m - Z_CUT * sigma) / step))
+    hi = min(span, math.floor((m + Z_CUT * sigma) / step))
     if lo > hi:
         return 0.0
     inv = 0.5 / (sigma * sigma)
-    t = centre * H - m
+    t = centre * step - m
     first = math.exp(-t * t * inv)
-    shrink = math.exp(-2.0 * H * H * inv)
-    acc = first * table[kind, centre + SPAN] if lo <= centre <= hi else 0.0
+    shrink = math.exp(-2.0 * step * step * inv)
+    acc = first * row[centre + span] if lo <= centre <= hi else 0.0
     weight = first
-    ratio = math.exp(-(2.0 * t * H + H * H) * inv)
+    ratio = math.exp(-(2.0 * t * step + step * step) * inv)
     for k in range(centre + 1, hi + 1):
         weight *= ratio
         ratio *= shrink
         if k >= lo:
-            acc += weight * table[kind, k + SPAN]
+            acc += weight * row[k + span]
     weight = first
-    ratio = math.exp((2.0 * t * H - H * H) * inv)
+    ratio = math.exp((2.0 * t * step - step * step) * inv)
     for k in range(centre - 1, lo - 1, -1):
         weight *= ratio
         ratio *= shrink
         if k <= hi:
-            acc += weight * table[kind, k + SPAN]
-    return acc * H * _INV_SQRT_2PI / sigma
+            acc += weight * row[k + span]
+    return acc * step * _INV_SQRT_2PI / sigma
 
 
 @numba.njit(cache=True)
@@ -202,20 +210,33 @@ def _tanh_value(q1: float, q2: float, c: float, s: float, table: Array) -> float
     )
 
 
+@numba.njit(cache=True, inline="always")
+def near_frame(
+    q1: float, q2: float, c: float, s: float, delta: float, support: float, step: float
+) -> tuple[float, float, float, int, float, int, float]:
+    """The 2-D rules near c = 1 (q1 ≥ q2; s = √(δ(2 − δ))): (a, σ, 1 − a, x count, Z step,
+    Z count, Z weight) with v | u = x ~ N(ax, σ²), u − v = (1 − a)x − σZ and 1 − a formed
+    from δ; x on k·step as far as u or v can reach the functions' support; Z with step
+    min(½, step/σ) on |Z| ≤ 13 weighted step·φ(Z)/e^{−Z²/2}, or one node of weight 1 at σ = 0."""
+    r1 = math.sqrt(q1)
+    r2 = math.sqrt(q2)
+    a = c * r2 / r1
+    sigma = r2 * s
+    slope = ((q1 - q2) / (r1 + r2) + delta * r2) / r1
+    reach = max(support, (support + Z_CUT * sigma) / max(a, 1e-3)) + 1.0
+    count = math.ceil(min(reach, Z_CUT * r1) / step)
+    if sigma == 0.0:
+        return a, sigma, slope, count, 0.5, 0, 1.0
+    hz = min(0.5, step / sigma)
+    return a, sigma, slope, count, hz, math.floor(Z_CUT / hz), hz * _INV_SQRT_2PI
+
+
 @numba.njit(cache=True)
 def _squared(
     derivative: bool, q1: float, q2: float, c: float, s: float, delta: float, mu: float
 ) -> tuple[float, float]:
     """(E[Δ²], E[Δ·f(v)]) for f = tanh or sech², Δ = f(u) − f(v), formed from δ."""
-    r1 = math.sqrt(q1)
-    r2 = math.sqrt(q2)
-    a = c * r2 / r1
-    sigma = r2 * s
-    slope = ((q1 - q2) / (r1 + r2) + delta * r2) / r1  # 1 − a
-    reach = max(L, (L + Z_CUT * sigma) / max(a, 1e-3)) + 1.0
-    count = math.ceil(min(reach, Z_CUT * r1) / H)
-    hz = min(0.5, H / sigma) if sigma > 0.0 else 0.5
-    nz = math.floor(Z_CUT / hz)
+    a, sigma, slope, count, hz, nz, z_weight = near_frame(q1, q2, c, s, delta, L, H)
     square = 0.0
     mixed = 0.0
     for j in range(-count, count + 1):
@@ -238,7 +259,7 @@ def _squared(
         gx = math.exp(-0.5 * x * x / q1)
         square += gx * inner_square
         mixed += gx * inner_mixed
-    norm = H * hz * _INV_SQRT_2PI * _INV_SQRT_2PI / r1
+    norm = H * z_weight * _INV_SQRT_2PI / math.sqrt(q1)
     return square * norm, mixed * norm
 
 

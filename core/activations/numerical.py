@@ -20,9 +20,10 @@ rest are summed over z ≥ 0 (tables of half the nodes and terms).
 The series is truncated at the first K where the tail Σ_{k≥K} α_k² is below ``TAIL`` · V(q):
 the error of every expectation is then ≤ 1e-14 relative, for every c in [−1, 1]. K grows
 linearly with q (tanh: K ≈ 115 q, tanh': 170 q); above a threshold variance the
-activation's large-variance rule is used (:mod:`core.activations.large_variance`, tanh
-and sigmoid), and beyond ``MAX_TERMS`` a :class:`NumericalError` is raised rather than a
-less accurate number returned (softplus and silu, q ≳ 100).
+activation's large-variance rule is used (:mod:`core.activations.large_variance` for tanh
+and sigmoid, :mod:`core.activations.smooth_relu_large` for softplus and silu), and beyond
+``MAX_TERMS`` a :class:`NumericalError` is raised rather than a less accurate number
+returned (an activation without such a rule).
 
 A layer of the general recursion asks for the rows of hundreds of distinct variances (one
 per point). Where a panel of q_max/q_min ≤ 16 holds at least 48 of them, their rows are
@@ -54,7 +55,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numba
 import numpy as np
@@ -63,7 +64,6 @@ from scipy.fft import dct
 
 from core.activations import mehler, smooth
 from core.activations.base import Activation, Array, as_array, clipped_cosine_deficits
-from core.activations.large_variance import TanhLarge
 from core.blas import one_blas_thread
 from core.errors import NumericalError
 
@@ -394,6 +394,21 @@ def _barycentric(x: Array, values: Array, at: Array) -> Array:
         return lagrange @ values
 
 
+class LargeVarianceRule(Protocol):
+    """Expectations above ``threshold`` (:mod:`core.activations.large_variance`,
+    :mod:`core.activations.smooth_relu_large`); numpy arrays in and out."""
+
+    threshold: float
+
+    def moments(self, q: Array) -> tuple[Array, Array, Array]: ...
+
+    def pairs(
+        self, derivative: bool, q1: Array, q2: Array, delta: Array, want_deficit: bool
+    ) -> tuple[Array, Array]: ...
+
+    def slopes(self, q1: Array, q2: Array) -> tuple[Array, Array]: ...
+
+
 @dataclass(frozen=True, eq=False)
 class Numerical(Activation):
     """φ given by φ, φ' and φ'' (vectorised numpy callables); expectations by quadrature."""
@@ -402,7 +417,7 @@ class Numerical(Activation):
     dphi: Function = field(default=np.tanh, repr=False)
     ddphi: Function = field(default=np.tanh, repr=False)
     #: the rule used above its threshold variance (None: the Mehler series everywhere)
-    large: TanhLarge | None = field(default=None, repr=False)
+    large: LargeVarianceRule | None = field(default=None, repr=False)
 
     def variance(self, q: ArrayLike) -> Array:
         return self._moment("V", lambda x: self.phi(x) ** 2, q)

@@ -9,7 +9,12 @@ from scipy.special import expit
 
 from core.activations.base import Array
 
-QUADRATURE = "Mehler series, Hermite coefficients by trapezoidal rules sized to each variance"
+#: softplus and silu: the Mehler series below variance 32, above it a split φ = x·Φ(κx) + r
+QUADRATURE_SMOOTH_RELU = (
+    "Mehler series, Hermite coefficients by trapezoidal rules sized to each variance; for "
+    "variances above 32 a split x·Φ(κx) + r (gelu's closed forms for the first) with 1-D and "
+    "2-D rules in the pre-activations"
+)
 #: tanh and sigmoid: the Mehler series below the threshold variance (16 for tanh, 64 for
 #: sigmoid), product trapezoidal rules in the pre-activations above it
 QUADRATURE_LARGE = (

@@ -201,6 +201,30 @@ def test_tanh_ordered_without_bias_diagonal_against_mpmath():
         assert abs(got / want - 1) < 1e-12
 
 
+@pytest.mark.parametrize("name", ["softplus", "silu"])
+def test_softplus_and_silu_diagonals_through_every_regime_against_mpmath(name):
+    """σ_w² = 1000: Σ_aa ~ 240 at layer 1 (the Hermite series), past the large-variance
+    rule's threshold from layer 2 (core.activations.smooth_relu_large), past 2^120 from
+    layer 14 (the relu limit); Σ_aa and Θ_aa at every depth against the mpmath recursion
+    of E[φ²] and E[φ'²] (relu's q/2 and ½ once q passes REFERENCE_RELU_ABOVE), 1e-13."""
+    mp.mp.dps = 30
+    depths = list(range(1, 21))
+    x = three_points()[:1]
+    result = compute_kernels(Network(get_activation(name), 1000.0, 0.1, 20), x, depths=depths)
+    q = 1000 * mp.fsum(mp.mpf(float(v)) ** 2 for v in x[0]) / 4 + mp.mpf(0.1)
+    theta = q
+    for i in range(20):
+        for kernel, scale, want in (
+            (result.nngp, result.nngp_log10_scale, q),
+            (result.ntk, result.ntk_log10_scale, theta),
+        ):
+            got = exact_kernel(kernel[i], scale[i])[0][0]
+            assert abs(got / want - 1) < 1e-13, depths[i]
+        v, w = (q / 2, mp.mpf(0.5)) if q > REFERENCE_RELU_ABOVE else one_dimensional(name, q)
+        q, theta = 1000 * v + mp.mpf(0.1), 1000 * v + mp.mpf(0.1) + 1000 * w * theta
+    assert q > 2**120 and "scale-free limit" in result.method
+
+
 @pytest.mark.parametrize(
     ("name", "w2", "b2", "depth"), [("gelu", 1e12, 0.5, 40), ("erf", 1e-3, 0.0, 300)]
 )
