@@ -18,7 +18,10 @@ in the variable x = u itself, as :mod:`core.activations.large_variance` does for
   expectation of r on a fixed lattice as for tanh. Likewise for φ' = g' + r'.
 * Rules: trapezoidal with step H = 1/4 in x (error ~e^{−2πd/H} for a strip of half-width
   d < π: below 1e-16 of each term), in Z ~ N(0, 1) with step min(½, H/σ) on |Z| ≤ 13.
-* Deficits. Where σ ≥ 1, δ ≥ ½ or q1 > 2q2 they are √(N1N2) − E[ff] (N = V or W). Otherwise
+* Deficits. Where σ ≥ 1, δ ≥ ½ or q1 > 2q2 they are D_g + (√(N1N2) − √(G1G2)) − E_loc
+  (N = V or W, G g's part of it, D_g gelu's deficit form, E_loc the localised part of
+  E[ff]; the middle term as (G1e2 + G2e1 + e1e2)/(√(N1N2) + √(G1G2)), e = N − G): no
+  term of N's size cancels, where √(N1N2) − E[ff] would lose log10 q digits. Otherwise
   (pairs within ~1/q of c = 1, close variances), as for tanh, ½√(N1N2)·E[A²] with
   A = Δ/√N1 + μ f(v), Δ = f(u) − f(v), μ = 1/√N1 − 1/√N2, and Δ = Δ_g + Δ_r split again:
   E[Δ_g²] = (√G1 − √G2)² + 2D_g and E[Δ_g g(v)] = √G2(√G1 − √G2) − D_g from gelu's deficit
@@ -389,6 +392,13 @@ class SmoothReluLarge:
         v, dv = gv + lv, w + (gdv - gw) + ldv
         return v.reshape(np.shape(q)), w.reshape(np.shape(q)), dv.reshape(np.shape(q))
 
+    def _norm_parts(self, derivative: bool, q: Array) -> tuple[Array, Array]:
+        """(G, e): g's V (or W) and the localised rest, N = G + e, at flat q."""
+        unique, inverse = np.unique(q, return_inverse=True)
+        gv, gw, _ = self._g_moments(unique)
+        lv, lw, _ = local_moments(self.act, unique)
+        return (gw if derivative else gv)[inverse], (lw if derivative else lv)[inverse]
+
     def pairs(
         self, derivative: bool, q1: Array, q2: Array, delta: Array, want_deficit: bool
     ) -> tuple[Array, Array]:
@@ -403,11 +413,9 @@ class SmoothReluLarge:
         if derivative:
             closed = gelu.derivative_correlation(ka, kb, q12)
             g_deficit = gelu.derivative_correlation_deficit(ka, kb, d)
-            ga, gb = gelu.derivative_variance(ka), gelu.derivative_variance(kb)
         else:
             closed = gelu.correlation(ka, kb, q12) / K2
             g_deficit = gelu.correlation_deficit(ka, kb, d) / K2
-            ga, gb = gelu.variance(ka) / K2, gelu.variance(kb) / K2
         sigma = np.sqrt(qb * d * (2.0 - d))
         near = want_deficit & (sigma < 1.0) & (d < 0.5) & (qa <= 2.0 * qb) & (qb > 1e-300)
         near &= (d > 0.0) | (qa != qb)  # equal points: deficit 0, set below
@@ -415,11 +423,13 @@ class SmoothReluLarge:
         value = closed + local
         if not want_deficit:
             return value.reshape(shape), np.zeros(shape)
-        unique, inverse = np.unique(np.concatenate([qa, qb]), return_inverse=True)
-        v, w, _ = self.moments(unique)
-        norms = (w if derivative else v)[inverse]
-        na, nb = norms[: qa.size], norms[qa.size :]
-        deficit = np.maximum(np.sqrt(na * nb) - value, 0.0)
+        g, e = self._norm_parts(derivative, np.concatenate([qa, qb]))
+        ga, gb, ea, eb = g[: qa.size], g[qa.size :], e[: qa.size], e[qa.size :]
+        na, nb = ga + ea, gb + eb
+        # √(NaNb) − √(GaGb) − (the localised part of E[ff]) + g's deficit: no term of the
+        # size of N cancels (√(NaNb) − E[ff] would lose log10 q digits where qδ ~ 1)
+        lift = (ga * eb + gb * ea + ea * eb) / (np.sqrt(na * nb) + np.sqrt(ga * gb))
+        deficit = np.maximum(g_deficit + lift - local, 0.0)
         deficit[(d == 0.0) & (qa == qb)] = 0.0
         if np.any(near):
             na, nb, ga, gb = na[near], nb[near], ga[near], gb[near]
