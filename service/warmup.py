@@ -57,6 +57,8 @@ def requests() -> list[tuple[str, dict[str, Any]]]:
         _kernels("erf", 1.0, 70000, _GENERAL),  # deep: layer by layer, steady layers
         _kernels("tanh", 40.0, 3, _GENERAL),  # large variances: the erf-split rule
         _kernels("sigmoid", 1.5, 3, _GENERAL),
+        _kernels("softplus", 40.0, 3, _GENERAL),  # large variances: the x·Φ(κx) split
+        _kernels("softplus", 0.1, 150, _GENERAL, sigma_b2=40.0),  # q* ≈ 42, deep: its slopes
         ("fixed-points", {"activation": "tanh", "sigma_w2": 1.5, "sigma_b2": 0.1}),
         (
             "phase-diagram",
