@@ -28,7 +28,8 @@ in the variable x = u itself, as :mod:`core.activations.large_variance` does for
   E[Δ_g²] = (√G1 − √G2)² + 2D_g and E[Δ_g g(v)] = √G2(√G1 − √G2) − D_g from gelu's deficit
   form D_g (G: g's V or W), the rest, E[2Δ_gΔ_r + Δ_r²] and E[Δ_g r(v) + Δ_r f(v)],
   localised 2-D integrals with Δ_h = h(u) − h(v) formed from u − v (itself formed from δ)
-  by 8-point Gauss–Legendre on [v, u] of h' where |u − v| < ½: no cancellation as δ → 0.
+  by Gauss–Legendre on [v, u] of h' where |u − v| < ½ (8 points; 2 below 1e-3): no
+  cancellation as δ → 0.
 * V = G_V + E[r(2g + r)], W = G_W + E[r'(2g' + r')], dV/dq = W + (G_V' − G_W) +
   E[gr'' + rg'' + rr''] (E[φφ''] split, E[gg''] = dG_V/dq − G_W); at c = 1 the slopes
   √(q1q2)·E[φ'(u)φ'(v)] (split likewise) and √(q1q2)·E[φ''(u)φ''(v)] (localised) are 1-D.
