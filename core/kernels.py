@@ -98,7 +98,7 @@ def _check_range(out: dict[str, Array | None], depths: list[int], network: Netwo
     returned). Log-scales carry every kernel of a scale-free activation, and of the others
     once all variances are past their scale-free limits (:mod:`core.asymptotes`); what is
     left are variances on both sides of that limit with some out of float64's reach (inputs
-    of norms 1e-30 and 1e30 in gelu's chaotic phase)."""
+    of norms 1e-60 and 1e60 in gelu's chaotic phase)."""
     for name, stack in out.items():
         if stack is None:
             continue
