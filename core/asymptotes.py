@@ -33,6 +33,8 @@ from core.activations.closed_forms import ABRelu
 LARGE = 120
 #: binary exponent below which an activation with a small-variance limit runs with it
 SMALL = -120
+#: the variances whose binary exponent is below SMALL: those below 2^(SMALL − 1)
+SMALL_VARIANCE = math.ldexp(1.0, SMALL - 1)
 
 
 def variance_exponents(g1: Array, g2: Array, scale: int) -> tuple[float, float]:

@@ -39,7 +39,7 @@ from core.activations import Activation
 from core.activations.base import Array, sin_minus_theta_cos_at
 from core.activations.closed_forms import ABRelu, Erf, _erf_norm_mismatch, erf_deficit_from
 from core.arctangent import deficit_angle
-from core.asymptotes import SMALL
+from core.asymptotes import SMALL_VARIANCE
 from core.deficits import DIAGONAL_LIMIT, LOG10_2, SNAP_RTOL, DeviationPart, LayerState
 from core.entry_fields import (
     F_IP,
@@ -116,14 +116,13 @@ def entry_kind(activation: Activation) -> tuple[int, float, float] | None:
 def supported(network: Network, points: int, depth: int, largest: float) -> bool:
     """True when :func:`entry_states` handles this network and problem size (``largest``:
     the largest first-layer variance). Not for erf layers that would run on erf's linear
-    limit (:mod:`core.asymptotes`: every variance below 2^SMALL, as in the ordered phase
+    limit (:mod:`core.asymptotes`: every variance below SMALL_VARIANCE, as in the ordered phase
     with σ_b² = 0), which only the numpy layers switch to."""
     found = entry_kind(network.activation)
     if found is None or points * depth > MAX_POINT_LAYERS:
         return False
-    threshold = math.ldexp(1.0, SMALL - 1)  # frexp exponent < SMALL
     return found[0] != KIND_ERF or not _falls_below(
-        network.sigma_w2, network.sigma_b2, largest, depth, threshold
+        network.sigma_w2, network.sigma_b2, largest, depth, SMALL_VARIANCE
     )
 
 

@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 
 from core.activations.base import Array
 from core.activations.gelu import Gelu
-from core.activations.large_variance import lattice_conditional, near_frame
+from core.activations.large_variance import Z_CUT, lattice_conditional, near_frame
 
 SOFTPLUS, SILU = 0, 1
 KAPPA = math.sqrt(math.pi / 8.0)
@@ -53,7 +53,6 @@ K2 = KAPPA * KAPPA
 #: support half-width of r, r', r'' and the trapezoidal step in x
 L = 40.0
 H = 0.25
-Z_CUT = 13.0
 #: near c = 1 with σ ≤ this, Z by 20-point Gauss–Hermite: the integrands are analytic in Z
 #: within π/σ of the real axis (error ~e^{−(π/σ)√40} < 1e-80)
 HERMITE_BELOW = 0.1
